@@ -1,0 +1,42 @@
+"""The Soda Cloud API surface this provider uses: regions, paths and documented rate limits.
+
+One place for these facts so that the hook, the emulator and the tests agree; the test suite
+checks them against the OpenAPI contract shipped in ``airflow_provider_soda/testing``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+REGIONS: dict[str, str] = {
+    "eu": "https://cloud.soda.io",
+    "us": "https://cloud.us.soda.io",
+}
+DEFAULT_REGION = "eu"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``requests`` calls in any sliding window of ``period`` seconds."""
+
+    requests: int
+    period: float
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One API operation; ``bucket`` names its rate limit (and the key in ``extra.rate_limits``)."""
+
+    bucket: str
+    method: str
+    path: str
+    rate_limit: RateLimit
+
+
+UPDATE_INCIDENT = Endpoint("update_incident", "POST", "/api/v1/incidents/{incident_id}", RateLimit(10, 60))
+TEST_LOGIN = Endpoint("test_login", "GET", "/api/v1/test-login", RateLimit(10, 10))
+LIST_INCIDENTS = Endpoint("list_incidents", "GET", "/api/v1/incidents", RateLimit(60, 60))
+
+ENDPOINTS: dict[str, Endpoint] = {e.bucket: e for e in (UPDATE_INCIDENT, TEST_LOGIN, LIST_INCIDENTS)}
+
+TRACE_ID_HEADER = "X-Soda-Trace-Id"

@@ -1,0 +1,104 @@
+"""Exceptions raised by the Soda Cloud provider, all rooted in :class:`SodaCloudError`.
+
+``retryable`` tells callers (the operator, notifiers) whether trying again later can help,
+so that a bad API key fails a task at once instead of burning its Airflow retries.
+"""
+
+from __future__ import annotations
+
+
+class SodaCloudError(Exception):
+    """Base class for every error this provider raises."""
+
+    retryable: bool = False
+
+
+class SodaCloudConfigError(SodaCloudError, ValueError):
+    """The Airflow connection is incomplete or holds an invalid value."""
+
+
+class SodaCloudValidationError(SodaCloudError, ValueError):
+    """Arguments for a request are invalid; raised before anything is sent."""
+
+
+class SodaCloudConnectionError(SodaCloudError):
+    """Soda Cloud could not be reached (network error or timeout), retries included."""
+
+    retryable = True
+
+
+class SodaCloudResponseError(SodaCloudError):
+    """Soda Cloud answered with something this provider cannot read (not the documented JSON)."""
+
+    retryable = True
+
+
+class SodaCloudAPIError(SodaCloudError):
+    """Soda Cloud answered with an error status.
+
+    Keeps what support and on-call need: the HTTP status, Soda's ``code`` and ``message``,
+    the ``X-Soda-Trace-Id`` of the failed request and any ``Retry-After`` (seconds).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: str | None = None,
+        server_message: str | None = None,
+        trace_id: str | None = None,
+        retry_after: float | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.server_message = server_message
+        self.trace_id = trace_id
+        self.retry_after = retry_after
+        self.url = url
+
+
+class SodaCloudBadRequestError(SodaCloudAPIError):
+    """400: Soda Cloud refused the request body."""
+
+
+class SodaCloudAuthenticationError(SodaCloudAPIError):
+    """401: the API key (or token) is wrong, revoked, or belongs to another region."""
+
+
+class SodaCloudPermissionError(SodaCloudAPIError):
+    """403: the key's user lacks the permission (e.g. "Manage incident")."""
+
+
+class SodaCloudNotFoundError(SodaCloudAPIError):
+    """404: no such incident in this organisation and region."""
+
+
+class SodaCloudRateLimitError(SodaCloudAPIError):
+    """429 that persisted beyond the retry budget; ``retry_after`` says when to try again."""
+
+    retryable = True
+
+
+class SodaCloudServerError(SodaCloudAPIError):
+    """5xx that persisted beyond the retry budget."""
+
+    retryable = True
+
+
+_BY_STATUS: dict[int, type[SodaCloudAPIError]] = {
+    400: SodaCloudBadRequestError,
+    401: SodaCloudAuthenticationError,
+    403: SodaCloudPermissionError,
+    404: SodaCloudNotFoundError,
+    429: SodaCloudRateLimitError,
+}
+
+
+def api_error_class(status_code: int) -> type[SodaCloudAPIError]:
+    """The exception class for an HTTP error status."""
+    if status_code >= 500:
+        return SodaCloudServerError
+    return _BY_STATUS.get(status_code, SodaCloudAPIError)

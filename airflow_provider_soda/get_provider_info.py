@@ -1,0 +1,79 @@
+"""Provider metadata read by Airflow's providers manager (entry point ``apache_airflow_provider``).
+
+The connection form is declarative (``conn-fields`` / ``ui-field-behaviour``) so the UI can draw
+it without importing the hook.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_soda import __version__
+
+_INTEGRATION = "Soda Cloud"
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-soda",
+        "name": "Soda Cloud",
+        "description": "`Soda Cloud <https://www.soda.io/>`__: act on data-quality incidents from Airflow DAGs.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": _INTEGRATION,
+                "external-doc-url": "https://docs.soda.io/",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_soda.hooks.soda_cloud"]}
+        ],
+        "operators": [
+            {"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_soda.operators.incidents"]}
+        ],
+        "connection-types": [
+            {
+                "connection-type": "soda_cloud",
+                "hook-class-name": "airflow_provider_soda.hooks.soda_cloud.SodaCloudHook",
+                "hook-name": "Soda Cloud",
+                "conn-fields": {
+                    "region": {
+                        "label": "Region",
+                        "description": "Where your Soda Cloud account lives: eu (cloud.soda.io) or us "
+                        "(cloud.us.soda.io). Ignored when a custom base URL is set.",
+                        "schema": {"type": ["string", "null"], "enum": ["eu", "us"], "default": "eu"},
+                    },
+                    "token": {
+                        "label": "Cookie token (instead of an API key)",
+                        "description": "A pre-authenticated Soda Cloud token, sent as cookie 'token'. "
+                        "Only used when no API key is set.",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "timeout": {
+                        "label": "Request timeout (seconds)",
+                        "schema": {"type": ["number", "null"], "minimum": 1, "default": 30},
+                    },
+                    "rate_limits": {
+                        "label": "Rate limit overrides",
+                        "description": 'Per endpoint, e.g. {"update_incident": {"requests": 10, "period": 60}}. '
+                        "Leave empty for Soda Cloud's documented limits.",
+                        "schema": {"type": ["object", "null"]},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {
+                        "login": "API key ID",
+                        "password": "API key secret",
+                        "host": "Custom base URL (optional)",
+                    },
+                    "placeholders": {
+                        "login": "API key ID from Soda Cloud: Profile -> API Keys",
+                        "password": "API key secret",
+                        "host": "https://cloud.soda.io (leave empty to use the region)",
+                    },
+                },
+            }
+        ],
+    }

@@ -1,0 +1,52 @@
+"""How long and how often the hook retries: bounded, so a task never hangs on a dead API."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retry limits for one request.
+
+    - 5xx, connection errors and timeouts: up to ``max_transient_retries`` more attempts with
+      exponential backoff and full jitter (``backoff_base * 2**n``, capped at ``backoff_cap``).
+      Safe because an incident update sets fields and is therefore idempotent.
+    - 429: up to ``max_rate_limit_retries`` more attempts, waiting ``Retry-After`` or what the
+      limiter knows of the window, while the total wait stays within ``max_wait``.
+    - Other 4xx: never retried; they will not get better by themselves.
+    """
+
+    max_transient_retries: int = 3
+    backoff_base: float = 1.0
+    backoff_cap: float = 30.0
+    max_rate_limit_retries: int = 5
+    max_wait: float = 300.0
+
+    def backoff(self, retry_number: int) -> float:
+        """Full-jitter delay before transient retry ``retry_number`` (1-based)."""
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (retry_number - 1))
+        return random.uniform(0, ceiling)
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP-date; None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())

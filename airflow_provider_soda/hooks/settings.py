@@ -1,0 +1,202 @@
+"""Turn an Airflow connection of type ``soda_cloud`` into validated client settings.
+
+Every problem names the connection id and the field to fix, because the person reading
+the error is usually looking at a failed task, not at the connection form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from airflow_provider_soda.endpoints import DEFAULT_REGION, ENDPOINTS, REGIONS, RateLimit
+from airflow_provider_soda.exceptions import SodaCloudConfigError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+CONN_TYPE = "soda_cloud"
+DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class SodaCloudSettings:
+    """Where and how to call Soda Cloud. Secrets are kept out of ``repr``."""
+
+    conn_id: str
+    base_url: str
+    key_id: str | None = None
+    key_secret: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    timeout: float = DEFAULT_TIMEOUT
+    rate_limits: Mapping[str, RateLimit] = field(default_factory=dict)
+    verify: bool | str = True
+
+    @property
+    def auth_kind(self) -> str:
+        return "api key" if self.key_id else "cookie token"
+
+    @property
+    def credential_fingerprint(self) -> str:
+        """Stable, non-reversible id of the credential: rate limits are counted per credential."""
+        material = f"{self.key_id}:{self.key_secret}" if self.key_id else f"token:{self.token}"
+        return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+    def rate_limit(self, bucket: str) -> RateLimit:
+        return self.rate_limits.get(bucket, ENDPOINTS[bucket].rate_limit)
+
+    @classmethod
+    def from_connection(cls, conn: Connection) -> SodaCloudSettings:
+        conn_id = conn.conn_id
+        extra = _extra(conn)
+        key_id, key_secret = conn.login or None, conn.password or None
+        token = _get(extra, "token") or None
+        if key_id and not key_secret:
+            raise SodaCloudConfigError(
+                f"Connection {conn_id!r} has an API key ID (login) but no API key secret (password). "
+                "Set both; they are created together in Soda Cloud under Profile -> API Keys."
+            )
+        if key_secret and not key_id:
+            raise SodaCloudConfigError(
+                f"Connection {conn_id!r} has an API key secret (password) but no API key ID (login). "
+                "Set both; they are created together in Soda Cloud under Profile -> API Keys."
+            )
+        if not key_id and not token:
+            raise SodaCloudConfigError(
+                f"Connection {conn_id!r} has no Soda Cloud credentials. Set the API key ID as login "
+                "and the API key secret as password (Soda Cloud: Profile -> API Keys), or a "
+                "pre-authenticated token in extra 'token'."
+            )
+        return cls(
+            conn_id=conn_id,
+            base_url=_base_url(conn_id, conn.host, conn.port, _get(extra, "region")),
+            key_id=key_id,
+            key_secret=key_secret,
+            token=None if key_id else token,
+            timeout=_positive_number(conn_id, "timeout", _get(extra, "timeout"), DEFAULT_TIMEOUT),
+            rate_limits=_rate_limits(conn_id, _get(extra, "rate_limits")),
+            verify=_verify(conn_id, _get(extra, "verify")),
+        )
+
+
+def _extra(conn: Connection) -> dict[str, Any]:
+    try:
+        extra = conn.extra_dejson
+    except Exception:  # pragma: no cover - Airflow already logs unreadable extras
+        extra = {}
+    return extra if isinstance(extra, dict) else {}
+
+
+def _get(extra: Mapping[str, Any], name: str) -> Any:
+    """Plain key first, then the ``extra__soda_cloud__`` prefix older connection forms wrote."""
+    value = extra.get(name)
+    if value in (None, ""):
+        value = extra.get(f"extra__{CONN_TYPE}__{name}")
+    return None if value == "" else value
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _base_url(conn_id: str, host: str | None, port: int | None, region: Any) -> str:
+    if host:
+        raw = host.strip().rstrip("/")
+        if "://" not in raw:
+            bare = raw.split("/")[0].split(":")[0].strip("[]")
+            raw = f"{'http' if _is_loopback(bare) else 'https'}://{raw}"
+        parts = urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SodaCloudConfigError(
+                f"Connection {conn_id!r} has host {host!r}, which is not a base URL. Use e.g. "
+                "'https://cloud.soda.io', or leave host empty and set extra 'region'."
+            )
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise SodaCloudConfigError(
+                f"Connection {conn_id!r} has an http:// base URL for {parts.hostname!r}; the API key "
+                "would travel unencrypted. Use https:// (http is only allowed for loopback hosts)."
+            )
+        netloc = parts.netloc
+        if port and parts.port is None:
+            netloc = f"{netloc}:{port}"
+        return f"{parts.scheme}://{netloc}{parts.path}".rstrip("/")
+    name = DEFAULT_REGION if region in (None, "") else str(region).strip().lower()
+    if name not in REGIONS:
+        valid = ", ".join(f"{k!r} ({v})" for k, v in REGIONS.items())
+        raise SodaCloudConfigError(
+            f"Connection {conn_id!r} has region {region!r}; valid regions are {valid}. "
+            "For any other address set the connection's host to the full base URL."
+        )
+    return REGIONS[name]
+
+
+def _positive_number(conn_id: str, name: str, value: Any, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if isinstance(value, bool) or not number > 0 or number == float("inf"):
+        raise SodaCloudConfigError(
+            f"Connection {conn_id!r} has extra {name!r} = {value!r}; it must be a positive number of seconds."
+        )
+    return number
+
+
+def _rate_limits(conn_id: str, value: Any) -> dict[str, RateLimit]:
+    if value is None:
+        return {}
+    if isinstance(value, str):  # URI-style connections carry extras as strings
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    example = '{"update_incident": {"requests": 10, "period": 60}}'
+    if not isinstance(value, dict):
+        raise SodaCloudConfigError(
+            f"Connection {conn_id!r} has an invalid extra 'rate_limits'; expected a JSON object like {example}."
+        )
+    limits = {}
+    for bucket, spec in value.items():
+        if bucket not in ENDPOINTS:
+            raise SodaCloudConfigError(
+                f"Connection {conn_id!r}: extra 'rate_limits' names unknown endpoint {bucket!r}; "
+                f"known ones are {', '.join(ENDPOINTS)}."
+            )
+        requests = spec.get("requests") if isinstance(spec, dict) else None
+        period = spec.get("period") if isinstance(spec, dict) else None
+        try:
+            ok = int(requests) == requests and int(requests) > 0 and 0 < float(period) < float("inf")
+        except (TypeError, ValueError):
+            ok = False
+        if not ok or isinstance(requests, bool) or isinstance(period, bool):
+            raise SodaCloudConfigError(
+                f"Connection {conn_id!r}: extra 'rate_limits.{bucket}' = {spec!r} is invalid; expected "
+                "a positive whole number of 'requests' per positive 'period' in seconds, like "
+                f"{example}."
+            )
+        limits[bucket] = RateLimit(int(requests), float(period))  # type: ignore[arg-type]
+    return limits
+
+
+def _verify(conn_id: str, value: Any) -> bool | str:
+    """``extra.verify``: a CA bundle path for corporate proxies; TLS verification cannot be switched off."""
+    if value is None or value is True or value == "true":
+        return True
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise SodaCloudConfigError(
+        f"Connection {conn_id!r} has extra 'verify' = {value!r}; it may only name a CA bundle file "
+        "(TLS verification stays on)."
+    )

@@ -1,0 +1,369 @@
+"""Hook for the Soda Cloud REST API: authentication, pacing, retries and error reporting."""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_soda import __version__
+from airflow_provider_soda.endpoints import LIST_INCIDENTS, TEST_LOGIN, TRACE_ID_HEADER, UPDATE_INCIDENT, Endpoint
+from airflow_provider_soda.exceptions import (
+    SodaCloudAPIError,
+    SodaCloudConfigError,
+    SodaCloudConnectionError,
+    SodaCloudError,
+    SodaCloudNotFoundError,
+    SodaCloudResponseError,
+    SodaCloudValidationError,
+    api_error_class,
+)
+from airflow_provider_soda.hooks.rate_limit import SlidingWindowLimiter, shared_limiter
+from airflow_provider_soda.hooks.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
+from airflow_provider_soda.hooks.settings import CONN_TYPE, SodaCloudSettings
+from airflow_provider_soda.models import Incident, IncidentPage, IncidentUpdate, TestLogin
+
+if TYPE_CHECKING:
+    import requests
+
+MAX_INCIDENT_ID_LENGTH = 512
+
+
+class SodaCloudHook(BaseHook):
+    """Talks to Soda Cloud with the credentials of an Airflow connection of type ``soda_cloud``.
+
+    The connection is read on first use, not at construction, so creating the hook in a DAG
+    file costs nothing. ``requests`` is imported at the same moment for the same reason.
+
+    :param soda_cloud_conn_id: Airflow connection holding the API key ID (login), the API key
+        secret (password) and the region (extra ``region``: ``eu`` or ``us``) or a base URL (host).
+    :param retry_policy: how often and how long to retry; the defaults suit production.
+    """
+
+    conn_name_attr = "soda_cloud_conn_id"
+    default_conn_name = "soda_cloud_default"
+    conn_type = CONN_TYPE
+    hook_name = "Soda Cloud"
+
+    def __init__(
+        self,
+        soda_cloud_conn_id: str = default_conn_name,
+        *,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__()
+        self.soda_cloud_conn_id = soda_cloud_conn_id
+        self.retry_policy = retry_policy or RetryPolicy()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(soda_cloud_conn_id={self.soda_cloud_conn_id!r})"
+
+    @cached_property
+    def settings(self) -> SodaCloudSettings:
+        """Validated settings from the connection, with its secrets registered for log masking."""
+        from airflow.sdk.log import mask_secret
+
+        settings = SodaCloudSettings.from_connection(self.get_connection(self.soda_cloud_conn_id))
+        for secret in (settings.key_secret, settings.token):
+            if secret:
+                mask_secret(secret)
+        return settings
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url
+
+    def get_conn(self) -> requests.Session:
+        """The authenticated ``requests.Session``, created once and reused for every call."""
+        return self._session
+
+    @cached_property
+    def _session(self) -> requests.Session:
+        import requests
+
+        settings = self.settings
+        session = requests.Session()
+        session.headers["User-Agent"] = f"airflow-provider-soda/{__version__}"
+        session.headers["Accept"] = "application/json"
+        session.verify = settings.verify
+        if settings.key_id and settings.key_secret:
+            session.auth = (settings.key_id, settings.key_secret)
+        elif settings.token:
+            # A header, not the cookie jar: the jar would offer the token to any host.
+            session.headers["Cookie"] = f"token={settings.token}"
+        return session
+
+    def close(self) -> None:
+        """Close the HTTP session (connections are pooled until then)."""
+        if "_session" in self.__dict__:
+            self.__dict__.pop("_session").close()
+
+    # -- API operations ---------------------------------------------------------------------
+
+    def update_incident(
+        self,
+        incident_id: str,
+        *,
+        status: str | None = None,
+        severity: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        resolution_notes: str | None = None,
+    ) -> Incident:
+        """Update one incident, sending only the fields given, and return it as Soda Cloud now has it.
+
+        Everything is validated before any request: an unknown status or severity raises
+        :class:`~airflow_provider_soda.exceptions.SodaCloudValidationError` listing the valid values.
+        """
+        update = IncidentUpdate.build(
+            status=status,
+            severity=severity,
+            title=title,
+            description=description,
+            resolution_notes=resolution_notes,
+        )
+        return self.apply_update(incident_id, update)
+
+    def apply_update(self, incident_id: str, update: IncidentUpdate) -> Incident:
+        """Send an already validated :class:`IncidentUpdate` to one incident."""
+        incident_id = normalise_incident_id(incident_id)
+        path = UPDATE_INCIDENT.path.format(incident_id=quote(incident_id, safe=""))
+        body = self._call(
+            UPDATE_INCIDENT, path, json=update.to_payload(), subject=f"update of incident {incident_id!r}"
+        )
+        return _parse(Incident, body, f"update of incident {incident_id!r}")
+
+    def get_incident(self, incident_id: str) -> Incident:
+        """Read one incident (Soda Cloud has no GET-one endpoint: this filters the list)."""
+        incident_id = normalise_incident_id(incident_id)
+        subject = f"lookup of incident {incident_id!r}"
+        body = self._call(LIST_INCIDENTS, LIST_INCIDENTS.path, params={"incidentIds": incident_id}, subject=subject)
+        for incident in _parse(IncidentPage, body, subject).content:
+            if incident.id == incident_id:
+                return incident
+        raise SodaCloudNotFoundError(
+            f"Soda Cloud at {self.base_url} has no incident {incident_id!r}. Check the incident id and that "
+            f"connection {self.soda_cloud_conn_id!r} points at the region where it lives.",
+            status_code=404,
+            url=f"{self.base_url}{LIST_INCIDENTS.path}",
+        )
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the credentials with ``GET /api/v1/test-login``; used by the UI's Test button."""
+        try:
+            body = self._call(TEST_LOGIN, TEST_LOGIN.path, subject="credentials check")
+            login = _parse(TestLogin, body, "credentials check")
+        except SodaCloudError as err:
+            return False, str(err)
+        except Exception as err:  # the UI must get an answer, whatever went wrong
+            return False, f"{type(err).__name__}: {err}"
+        org = login.organisation_name or "(unnamed organisation)"
+        return True, f"Connected to Soda Cloud organisation {org!r} at {self.base_url} ({self.settings.auth_kind})."
+
+    # -- transport ----------------------------------------------------------------------------
+
+    def _limiter(self, endpoint: Endpoint) -> SlidingWindowLimiter:
+        settings = self.settings
+        return shared_limiter(
+            settings.base_url,
+            settings.credential_fingerprint,
+            endpoint.bucket,
+            settings.rate_limit(endpoint.bucket),
+        )
+
+    def _call(
+        self,
+        endpoint: Endpoint,
+        path: str,
+        *,
+        subject: str,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> Any:
+        """Send one API request within the rate limit, retrying what can be retried; return the JSON body."""
+        import requests
+
+        url = f"{self.base_url}{path}"
+        session, limiter, policy = self.get_conn(), self._limiter(endpoint), self.retry_policy
+        transient_retries = rate_limit_retries = 0
+        waited = 0.0
+        while True:
+            try:
+                with limiter.slot() as slot_wait:
+                    waited += slot_wait
+                    response = session.request(
+                        endpoint.method,
+                        url,
+                        params=params,
+                        json=json,
+                        timeout=self.settings.timeout,
+                        allow_redirects=False,
+                    )
+            except (requests.ConnectionError, requests.Timeout) as err:
+                if transient_retries >= policy.max_transient_retries:
+                    raise SodaCloudConnectionError(
+                        f"Could not reach Soda Cloud at {self.base_url} for the {subject} after "
+                        f"{transient_retries + 1} attempts ({type(err).__name__}). Check the network, "
+                        f"and the region or host of connection {self.soda_cloud_conn_id!r}."
+                    ) from None
+                transient_retries += 1
+                delay = policy.backoff(transient_retries)
+                self.log.warning(
+                    "Soda Cloud %s failed (%s); retry %d/%d in %.1f s",
+                    subject, type(err).__name__, transient_retries, policy.max_transient_retries, delay,
+                )  # fmt: skip
+                time.sleep(delay)
+                continue
+
+            status = response.status_code
+            if 200 <= status < 300:
+                try:
+                    return response.json()
+                except ValueError:
+                    raise SodaCloudResponseError(
+                        f"Soda Cloud at {self.base_url} answered the {subject} with HTTP {status} but no "
+                        f"valid JSON ({response.headers.get('Content-Type', 'no content type')}). A proxy "
+                        f"may be in the way; check the connection's host.{_trace(response)}"
+                    ) from None
+            if 300 <= status < 400:
+                raise SodaCloudConfigError(
+                    f"Soda Cloud at {self.base_url} redirected the {subject} to "
+                    f"{response.headers.get('Location', '(no location)')!r}. Credentials are never sent on "
+                    f"to another address: set the host of connection {self.soda_cloud_conn_id!r} to the "
+                    "final base URL."
+                )
+            if status == 429:
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                delay = retry_after if retry_after is not None else limiter.wait_after_rejection()
+                if rate_limit_retries >= policy.max_rate_limit_retries or waited + delay > policy.max_wait:
+                    raise self._api_error(response, subject, retry_after=delay)
+                rate_limit_retries += 1
+                self.log.warning(
+                    "Soda Cloud rate limit hit on the %s (%s); waiting %.1f s, retry %d/%d%s",
+                    subject,
+                    "Retry-After" if retry_after is not None else "no Retry-After",
+                    delay, rate_limit_retries, policy.max_rate_limit_retries, _trace(response),
+                )  # fmt: skip
+                time.sleep(delay)
+                waited += delay
+                continue
+            if status in RETRYABLE_STATUS and transient_retries < policy.max_transient_retries:
+                transient_retries += 1
+                delay = policy.backoff(transient_retries)
+                self.log.warning(
+                    "Soda Cloud answered HTTP %d to the %s; retry %d/%d in %.1f s%s",
+                    status, subject, transient_retries, policy.max_transient_retries, delay, _trace(response),
+                )  # fmt: skip
+                time.sleep(delay)
+                continue
+            raise self._api_error(response, subject)
+
+    def _api_error(
+        self, response: requests.Response, subject: str, *, retry_after: float | None = None
+    ) -> SodaCloudAPIError:
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        code = message = None
+        if isinstance(body, dict):
+            code = body.get("code") if isinstance(body.get("code"), str) else None
+            message = body.get("message") if isinstance(body.get("message"), str) else None
+        trace_id = response.headers.get(TRACE_ID_HEADER)
+        if retry_after is None:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        server = ": ".join(part for part in (code, message) if part)
+        text = (
+            f"Soda Cloud at {self.base_url} refused the {subject}: HTTP {status} {response.reason or ''}".rstrip()
+            + (f" ({server})" if server else "")
+            + f". {self._hint(status, retry_after)}{_trace(response)}"
+        )
+        return api_error_class(status)(
+            text,
+            status_code=status,
+            code=code,
+            server_message=message,
+            trace_id=trace_id,
+            retry_after=retry_after,
+            url=response.url,
+        )
+
+    def _hint(self, status: int, retry_after: float | None) -> str:
+        conn = repr(self.soda_cloud_conn_id)
+        if status == 400:
+            return "Check the values sent; Soda Cloud accepts only the documented fields and enum values."
+        if status == 401:
+            return (
+                f"Check the API key ID and secret (or token) of connection {conn}: keys are created in Soda "
+                "Cloud under Profile -> API Keys and only work in the region they were created in."
+            )
+        if status == 403:
+            return (
+                "The API key's user lacks permission: updating incidents needs the 'Manage incident' "
+                "permission on the incident's dataset (or a Soda Cloud Admin)."
+            )
+        if status == 404:
+            return (
+                f"Check the incident id, and that connection {conn} points at the region where the incident "
+                f"lives (now {self.base_url})."
+            )
+        if status == 429:
+            return (
+                f"The rate limit was still exceeded after retrying; try again in {retry_after or 0:.0f} s. "
+                "Another client may be sharing this API key's quota."
+            )
+        if status >= 500:
+            return "Soda Cloud had a server error and retries did not help; try again later."
+        return "See Soda Cloud's API documentation for this status."
+
+
+def normalise_incident_id(incident_id: Any) -> str:
+    """Check an incident id before it goes into a URL path; blanks around it are dropped.
+
+    The id is later percent-encoded as one path segment, so it can never address another path.
+    Ids that no encoding can protect (``.`` and ``..``, which clients and proxies collapse) and
+    ids that cannot be real (empty, control characters, absurdly long) are refused here.
+    """
+    if isinstance(incident_id, int) and not isinstance(incident_id, bool):
+        incident_id = str(incident_id)
+    if not isinstance(incident_id, str):
+        raise SodaCloudValidationError(
+            f"incident_id must be a string, got {type(incident_id).__name__}: {incident_id!r}."
+        )
+    cleaned = incident_id.strip()
+    if not cleaned:
+        raise SodaCloudValidationError(
+            "incident_id is empty. Pass the id of the Soda Cloud incident (params, dag_run.conf or XCom)."
+        )
+    if cleaned in (".", ".."):
+        raise SodaCloudValidationError(f"incident_id {cleaned!r} is not a valid incident id.")
+    if any(unicodedata.category(char) == "Cc" for char in cleaned):
+        raise SodaCloudValidationError(f"incident_id {cleaned!r} contains control characters.")
+    if len(cleaned) > MAX_INCIDENT_ID_LENGTH:
+        raise SodaCloudValidationError(
+            f"incident_id is {len(cleaned)} characters long; Soda Cloud ids are far shorter "
+            f"(at most {MAX_INCIDENT_ID_LENGTH} accepted)."
+        )
+    return cleaned
+
+
+def _trace(response: requests.Response) -> str:
+    trace_id = response.headers.get(TRACE_ID_HEADER)
+    return f" [Soda trace id: {trace_id}]" if trace_id else ""
+
+
+def _parse(model: Any, body: Any, subject: str) -> Any:
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(body)
+    except ValidationError as err:
+        raise SodaCloudResponseError(
+            f"Soda Cloud answered the {subject} with JSON of an unexpected shape: "
+            f"{err.error_count()} problem(s), first: {err.errors()[0]['msg']}."
+        ) from None

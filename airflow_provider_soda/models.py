@@ -1,0 +1,151 @@
+"""Pydantic models of the Soda Cloud incident API (``PublicApiUpdateIncidentDTO``,
+``IncidentContentDTO``, ``ErrorResponse``).
+
+Requests are strict, so that a typo fails before anything is sent; responses are lenient,
+because Soda's documentation has changed which response fields are required.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from airflow_provider_soda.exceptions import SodaCloudValidationError
+
+
+class IncidentStatus(str, Enum):
+    """``IncidentStatusDTO``."""
+
+    REPORTED = "reported"
+    INVESTIGATING = "investigating"
+    FIXING = "fixing"
+    RESOLVED = "resolved"
+
+
+class IncidentSeverity(str, Enum):
+    """``IncidentSeverityDTO``."""
+
+    MINOR = "minor"
+    MAJOR = "major"
+    CRITICAL = "critical"
+
+
+def _allowed(enum: type[Enum]) -> str:
+    return ", ".join(str(member.value) for member in enum)
+
+
+class IncidentUpdate(BaseModel):
+    """Body of ``POST /api/v1/incidents/{incidentId}``: only the fields that are set are sent.
+
+    Enum values are matched case-insensitively and without surrounding blanks (``" Resolved"``
+    becomes ``resolved``), because they usually come from templates and params.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    status: IncidentStatus | None = None
+    severity: IncidentSeverity | None = None
+    title: str | None = Field(default=None, min_length=1)
+    description: str | None = None
+    resolution_notes: str | None = Field(default=None, alias="resolutionNotes")
+
+    @field_validator("status", "severity", mode="before")
+    @classmethod
+    def _normalise_enum(cls, value: Any) -> Any:
+        if isinstance(value, str) and not isinstance(value, Enum):
+            return value.strip().lower()
+        return value
+
+    @model_validator(mode="after")
+    def _at_least_one_field(self) -> IncidentUpdate:
+        if not self.model_fields_set or all(getattr(self, name) is None for name in self.model_fields_set):
+            raise ValueError(
+                "nothing to update: set at least one of status, severity, title, description, "
+                "resolution_notes"
+            )
+        return self
+
+    @classmethod
+    def build(cls, **fields: Any) -> IncidentUpdate:
+        """Validate ``fields`` (Python names), turning pydantic's error into one readable sentence."""
+        given = {name: value for name, value in fields.items() if value is not None}
+        try:
+            return cls(**given)
+        except ValidationError as err:
+            raise SodaCloudValidationError(f"Invalid incident update: {_describe(err)}") from None
+
+    def to_payload(self) -> dict[str, Any]:
+        """The JSON body, camelCase as on the wire, without unset fields."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _describe(err: ValidationError) -> str:
+    problems = []
+    for error in err.errors(include_url=False, include_input=False):
+        field = ".".join(str(part) for part in error["loc"]) or "update"
+        if field == "status" and error["type"] == "enum":
+            problems.append(f"status must be one of: {_allowed(IncidentStatus)}")
+        elif field == "severity" and error["type"] == "enum":
+            problems.append(f"severity must be one of: {_allowed(IncidentSeverity)}")
+        elif error["type"] == "extra_forbidden":
+            problems.append(
+                f"unknown field {field!r}; allowed: status, severity, title, description, resolution_notes"
+            )
+        elif field == "update":
+            problems.append(error["msg"].removeprefix("Value error, "))
+        else:
+            problems.append(f"{field}: {error['msg']}")
+    return "; ".join(problems)
+
+
+class Incident(BaseModel):
+    """``IncidentContentDTO`` as returned by Soda Cloud; unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    id: str | None = None
+    number: int | None = None
+    name: str | None = None
+    # Known values become enums; a value added by Soda later is kept as a plain string.
+    status: IncidentStatus | str | None = Field(default=None, union_mode="left_to_right")
+    severity: IncidentSeverity | str | None = Field(default=None, union_mode="left_to_right")
+    description: str | None = None
+    resolution_notes: str | None = Field(default=None, alias="resolutionNotes")
+    cloud_url: str | None = Field(default=None, alias="cloudUrl")
+
+    @property
+    def status_value(self) -> str | None:
+        """The status as a plain string, whether or not this provider knows the value."""
+        return self.status.value if isinstance(self.status, Enum) else self.status
+
+    def to_xcom(self) -> dict[str, Any]:
+        """A JSON-serialisable dict with snake_case keys, as pushed to XCom."""
+        return self.model_dump(mode="json", by_alias=False)
+
+
+class ErrorBody(BaseModel):
+    """``ErrorResponse``: Soda's error ``code`` and ``message``, both optional."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    code: str | None = None
+    message: str | None = None
+
+
+class TestLogin(BaseModel):
+    """Answer of ``GET /api/v1/test-login``."""
+
+    __test__ = False  # not a pytest test class
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    organisation_name: str | None = Field(default=None, alias="organisationName")
+
+
+class IncidentPage(BaseModel):
+    """One page of ``GET /api/v1/incidents``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    content: list[Incident] = Field(default_factory=list)

@@ -1,0 +1,533 @@
+"""An offline Soda Cloud: a real HTTP server on loopback that speaks the incident API.
+
+It lets anyone run and test DAGs that use this provider without a Soda Cloud account, and it
+misbehaves on request (rate limits with a compressed window, injected faults) so that the
+provider's retry and pacing logic is tested against real sockets. Only the standard library
+is used. Run it in-process (:class:`SodaCloudEmulator` is a context manager) or as a command::
+
+    python -m airflow_provider_soda.testing.emulator --port 8765
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote
+
+from airflow_provider_soda.endpoints import ENDPOINTS, LIST_INCIDENTS, TEST_LOGIN, TRACE_ID_HEADER, RateLimit
+
+DEFAULT_API_KEY_ID = "emulator-key-id"
+DEFAULT_API_KEY_SECRET = "emulator-key-secret"  # noqa: S105 - a well-known test value
+DEFAULT_TOKEN = "emulator-token"  # noqa: S105
+DEFAULT_ORGANISATION = "Emulated Soda Org"
+DEMO_INCIDENT_ID = "7d3f9a52-41c6-4b8e-9a0d-2c5e6f1b8a01"
+
+STATUSES = ("reported", "investigating", "fixing", "resolved")
+SEVERITIES = ("minor", "major", "critical")
+_UPDATE_FIELDS = {"title": str, "description": str, "resolutionNotes": str, "status": str, "severity": str}
+_INCIDENTS_PREFIX = "/api/v1/incidents/"
+
+
+def default_incidents() -> list[dict[str, Any]]:
+    """The incidents a new emulator starts with (camelCase, as Soda Cloud returns them)."""
+    return [
+        {
+            "id": DEMO_INCIDENT_ID,
+            "number": 1,
+            "name": "Row count anomaly on orders",
+            "status": "reported",
+            "severity": "major",
+            "description": "Anomaly detection flagged a drop in daily order rows.",
+        },
+        {
+            "id": "c0a8e4b1-93f2-4d57-8e6a-5b1d7f2c9e02",
+            "number": 2,
+            "name": "Missing values in customers.email",
+            "status": "reported",
+            "severity": "minor",
+            "description": "missing_count(email) > 0 on customers.",
+        },
+    ]
+
+
+@dataclass
+class Fault:
+    """What to do instead of (or before) answering the next ``times`` matching requests.
+
+    ``status`` answers with that status (body: an ``ErrorResponse`` unless ``body`` is given),
+    ``delay`` waits that many seconds first, ``drop`` closes the connection without an answer.
+    ``endpoint`` limits the fault to one bucket (``update_incident``, ``test_login``, ...).
+    """
+
+    status: int | None = None
+    delay: float = 0.0
+    drop: bool = False
+    body: str | bytes | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    times: int = 1
+    endpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the emulator saw it; secrets are reduced to who was authenticated."""
+
+    method: str
+    raw_path: str
+    path: str
+    query: dict[str, list[str]]
+    endpoint: str | None
+    incident_id: str | None
+    auth: str | None
+    body: Any
+    status: int | None
+    at: float
+    user_agent: str | None = None
+
+
+class SodaCloudEmulator:
+    """Soda Cloud's incident API on ``http://127.0.0.1:<port>``.
+
+    :param rate_limits: per-endpoint limits (``{"update_incident": RateLimit(10, 1.0)}``), merged
+        over the documented defaults; pass ``enforce_rate_limits=False`` to switch them off.
+    :param retry_after: ``None`` (as Soda documents: no ``Retry-After`` on 429), a number of
+        seconds, ``"auto"`` (the exact time until the window frees) or ``"http-date"`` (the same
+        as an HTTP-date).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key_id: str = DEFAULT_API_KEY_ID,
+        api_key_secret: str = DEFAULT_API_KEY_SECRET,
+        token: str | None = DEFAULT_TOKEN,
+        organisation_name: str = DEFAULT_ORGANISATION,
+        incidents: list[dict[str, Any]] | None = None,
+        rate_limits: Mapping[str, RateLimit] | None = None,
+        enforce_rate_limits: bool = True,
+        retry_after: float | str | None = None,
+    ) -> None:
+        self.host, self._port = host, port
+        self.api_key_id, self.api_key_secret, self.token = api_key_id, api_key_secret, token
+        self.organisation_name = organisation_name
+        self.rate_limits: dict[str, RateLimit] = {b: e.rate_limit for b, e in ENDPOINTS.items()}
+        self.rate_limits.update(rate_limits or {})
+        self.enforce_rate_limits = enforce_rate_limits
+        self.retry_after = retry_after
+        self.requests: list[RecordedRequest] = []
+        self._lock = threading.RLock()
+        self._incidents: dict[str, dict[str, Any]] = {}
+        self._history: dict[str, list[dict[str, Any]]] = {}
+        self._windows: dict[tuple[str, str], deque[float]] = {}
+        self._faults: list[Fault] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._trace_counter = 0
+        for incident in default_incidents() if incidents is None else incidents:
+            self.add_incident(incident)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> SodaCloudEmulator:
+        handler = type("Handler", (_Handler,), {"emulator": self})
+        self._server = ThreadingHTTPServer((self.host, self._port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="soda-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> SodaCloudEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("The emulator is not running; call start() or use it as a context manager.")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def airflow_connection(self, **extra: Any) -> str:
+        """A JSON connection for ``AIRFLOW_CONN_<ID>`` that points at this emulator."""
+        return json.dumps(
+            {
+                "conn_type": "soda_cloud",
+                "host": self.url,
+                "login": self.api_key_id,
+                "password": self.api_key_secret,
+                "extra": extra,
+            }
+        )
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def add_incident(self, incident: Mapping[str, Any]) -> None:
+        with self._lock:
+            record = {"status": "reported", "severity": "minor", "description": "", **incident}
+            record.setdefault("name", f"Incident {record['id']}")
+            self._incidents[record["id"]] = record
+            self._history[record["id"]] = []
+
+    def incident(self, incident_id: str) -> dict[str, Any]:
+        """The incident as the API would return it."""
+        with self._lock:
+            return self._content(self._incidents[incident_id])
+
+    def incident_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._incidents)
+
+    def history(self, incident_id: str) -> list[dict[str, Any]]:
+        """Every update applied to the incident: ``{"at", "changes", "status"}`` in order."""
+        with self._lock:
+            return [dict(entry) for entry in self._history[incident_id]]
+
+    def inject(self, *faults: Fault) -> None:
+        """Queue faults; each matching request consumes the first one that applies."""
+        with self._lock:
+            self._faults.extend(faults)
+
+    def requests_to(self, endpoint: str) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.endpoint == endpoint]
+
+    def reset_log(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def _content(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        content = {k: v for k, v in record.items() if v is not None}
+        content["cloudUrl"] = f"{self.url}/incidents/{quote(record['id'], safe='')}"
+        return content
+
+    # -- request handling (called from server threads) -------------------------------------------
+
+    def _take_fault(self, endpoint: str | None) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.endpoint is None or fault.endpoint == endpoint:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    def _authenticate(self, headers: Mapping[str, str]) -> str | None:
+        authorization = headers.get("Authorization", "")
+        if authorization.startswith("Basic "):
+            try:
+                key_id, _, secret = base64.b64decode(authorization[6:]).decode().partition(":")
+            except ValueError:
+                return None
+            ok = key_id == self.api_key_id and secret == self.api_key_secret
+            return f"basic:{key_id}" if ok else None
+        for part in headers.get("Cookie", "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == "token" and self.token and value == self.token:
+                return "cookie"
+        return None
+
+    def _rate_limited(self, bucket: str, who: str) -> float | None:
+        """Count the request in its window; return seconds until a slot frees if the window is full."""
+        if not self.enforce_rate_limits:
+            return None
+        limit = self.rate_limits[bucket]
+        with self._lock:
+            window = self._windows.setdefault((bucket, who), deque())
+            now = time.monotonic()
+            while window and window[0] <= now - limit.period:
+                window.popleft()
+            if len(window) >= limit.requests:
+                return window[0] + limit.period - now
+            window.append(now)
+            return None
+
+    def _retry_after_header(self, wait: float) -> dict[str, str]:
+        if self.retry_after is None:
+            return {}
+        if self.retry_after == "auto":
+            return {"Retry-After": str(max(1, round(wait + 0.5)))}
+        if self.retry_after == "http-date":
+            when = datetime.now(timezone.utc).timestamp() + wait + 1
+            return {"Retry-After": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(when))}
+        return {"Retry-After": str(self.retry_after)}
+
+    def _update(self, incident_id: str, body: Any) -> tuple[int, Any]:
+        problem = _update_problem(body)
+        if problem:
+            return 400, {"code": "bad_request", "message": problem}
+        with self._lock:
+            record = self._incidents.get(incident_id)
+            if record is None:
+                return 404, {"code": "not_found", "message": f"Incident {incident_id} not found"}
+            changes = dict(body)
+            if "title" in changes:
+                record["name"] = changes["title"]
+            for key in ("description", "resolutionNotes", "status", "severity"):
+                if key in changes:
+                    record[key] = changes[key]
+            self._history[incident_id].append(
+                {"at": datetime.now(timezone.utc).isoformat(), "changes": changes, "status": record["status"]}
+            )
+            return 200, self._content(record)
+
+    def _list(self, query: Mapping[str, list[str]]) -> tuple[int, Any]:
+        try:
+            page = int(query.get("page", ["0"])[0])
+            size = int(query.get("size", ["100"])[0])
+        except ValueError:
+            return 400, {"code": "bad_request", "message": "page and size must be integers"}
+        if page < 0 or not 1 <= size <= 1000:
+            return 400, {"code": "bad_request", "message": "page must be >= 0 and size 1..1000"}
+        wanted = {i for raw in query.get("incidentIds", []) for i in raw.split(",") if i}
+        with self._lock:
+            found = [
+                self._content(r)
+                for r in self._incidents.values()
+                if (not wanted or r["id"] in wanted)
+                and r["status"] in query.get("status", [r["status"]])
+                and r["severity"] in query.get("severity", [r["severity"]])
+            ]
+        chunk = found[page * size : (page + 1) * size]
+        pages = max(1, -(-len(found) // size))
+        return 200, {
+            "content": chunk,
+            "first": page == 0,
+            "last": page >= pages - 1,
+            "number": page,
+            "size": size,
+            "totalElements": len(found),
+            "totalPages": pages,
+        }
+
+    def _next_trace_id(self) -> str:
+        with self._lock:
+            self._trace_counter += 1
+            return f"emulator-trace-{self._trace_counter:06d}"
+
+
+def _update_problem(body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return "Request body must be a JSON object"
+    for key, value in body.items():
+        if key not in _UPDATE_FIELDS:
+            return f"Unknown field {key}"
+        if not isinstance(value, str):
+            return f"Field {key} must be a string"
+    if "status" in body and body["status"] not in STATUSES:
+        return f"Invalid status {body['status']}"
+    if "severity" in body and body["severity"] not in SEVERITIES:
+        return f"Invalid severity {body['severity']}"
+    return None
+
+
+def _route(method: str, raw_path: str) -> tuple[str | None, str | None]:
+    """(endpoint bucket, incident id) for an API path; bucket None for anything else."""
+    if raw_path == TEST_LOGIN.path and method == "GET":
+        return TEST_LOGIN.bucket, None
+    if raw_path == LIST_INCIDENTS.path and method == "GET":
+        return LIST_INCIDENTS.bucket, None
+    if raw_path.startswith(_INCIDENTS_PREFIX) and method == "POST":
+        segment = raw_path[len(_INCIDENTS_PREFIX) :]
+        if segment and "/" not in segment:
+            return "update_incident", unquote(segment)
+    return None, None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    emulator: SodaCloudEmulator
+    protocol_version = "HTTP/1.1"
+    server_version = "SodaCloudEmulator"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        """Quiet: the request log is the record."""
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def _handle(self, method: str) -> None:
+        em = self.emulator
+        raw_path, _, raw_query = self.path.partition("?")
+        query = parse_qs(raw_query)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw_body = self.rfile.read(length) if length else b""
+        try:
+            body: Any = json.loads(raw_body) if raw_body else None
+        except ValueError:
+            body = raw_body.decode(errors="replace")
+        endpoint, incident_id = _route(method, raw_path)
+        who = em._authenticate(self.headers) if endpoint else None
+
+        def record(status: int | None) -> None:
+            with em._lock:
+                em.requests.append(
+                    RecordedRequest(
+                        method=method,
+                        raw_path=raw_path,
+                        path=unquote(raw_path),
+                        query=query,
+                        endpoint=endpoint,
+                        incident_id=incident_id,
+                        auth=who,
+                        body=body,
+                        status=status,
+                        at=time.monotonic(),
+                        user_agent=self.headers.get("User-Agent"),
+                    )
+                )
+
+        fault = em._take_fault(endpoint)
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.drop:
+                record(None)
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if fault.status is not None:
+                record(fault.status)
+                payload = fault.body if fault.body is not None else {"code": "injected", "message": "fault"}
+                self._send(fault.status, payload, dict(fault.headers))
+                return
+
+        if endpoint is None:
+            if method == "GET" and raw_path.startswith("/incidents/"):
+                record(200)
+                return self._incident_page(unquote(raw_path[len("/incidents/") :]))
+            record(404)
+            return self._send(404, {"code": "not_found", "message": f"No route for {method} {raw_path}"})
+        if who is None:
+            record(401)
+            return self._send(401, {"code": "unauthorized", "message": "Authentication failed"})
+        wait = em._rate_limited(endpoint, who)
+        if wait is not None:
+            record(429)
+            return self._send(
+                429,
+                {"code": "too_many_requests", "message": "Rate limit exceeded"},
+                em._retry_after_header(wait),
+            )
+        if endpoint == "update_incident":
+            assert incident_id is not None
+            status, payload = em._update(incident_id, body)
+        elif endpoint == "list_incidents":
+            status, payload = em._list(query)
+        else:
+            status, payload = 200, {"organisationName": em.organisation_name}
+        record(status)
+        self._send(status, payload)
+
+    def _incident_page(self, incident_id: str) -> None:
+        try:
+            incident = self.emulator.incident(incident_id)
+        except KeyError:
+            return self._send(404, {"code": "not_found", "message": "No such incident"})
+        from html import escape
+
+        html = (
+            f"<!doctype html><title>Incident #{incident.get('number')}</title>"
+            f"<h1>Incident #{incident.get('number')}: {escape(str(incident.get('name')))}</h1>"
+            f"<p>Status: <b id='status'>{escape(incident['status'])}</b></p>"
+        )
+        self._send(200, html.encode(), {"Content-Type": "text/html; charset=utf-8"})
+
+    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        headers = dict(headers or {})
+        if isinstance(payload, (bytes, str)):
+            data = payload.encode() if isinstance(payload, str) else payload
+            headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+        else:
+            data = json.dumps(payload).encode()
+            headers.setdefault("Content-Type", "application/json")
+        self.send_response(status)
+        headers.setdefault(TRACE_ID_HEADER, self.emulator._next_trace_id())
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _parse_rate_limit(text: str) -> tuple[str, RateLimit]:
+    try:
+        bucket, _, spec = text.partition("=")
+        requests, _, period = spec.partition("/")
+        if bucket not in ENDPOINTS:
+            raise ValueError
+        return bucket, RateLimit(int(requests), float(period))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected BUCKET=REQUESTS/SECONDS with BUCKET one of {', '.join(ENDPOINTS)}, got {text!r}"
+        ) from None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: serve until interrupted, printing how to point Airflow at the emulator."""
+    parser = argparse.ArgumentParser(description="Offline Soda Cloud emulator for airflow-provider-soda.")
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    parser.add_argument("--api-key-id", default=DEFAULT_API_KEY_ID)
+    parser.add_argument("--api-key-secret", default=DEFAULT_API_KEY_SECRET)
+    parser.add_argument(
+        "--rate-limit",
+        action="append",
+        type=_parse_rate_limit,
+        default=[],
+        metavar="BUCKET=N/SECONDS",
+        help="override a rate limit, e.g. update_incident=10/1 (repeatable)",
+    )
+    parser.add_argument("--no-rate-limits", action="store_true", help="accept every request")
+    parser.add_argument("--retry-after", default=None, help="send Retry-After on 429: seconds, auto or http-date")
+    args = parser.parse_args(argv)
+    retry_after: float | str | None = args.retry_after
+    if retry_after not in (None, "auto", "http-date"):
+        retry_after = float(retry_after)  # type: ignore[arg-type]
+    emulator = SodaCloudEmulator(
+        host=args.host,
+        port=args.port,
+        api_key_id=args.api_key_id,
+        api_key_secret=args.api_key_secret,
+        rate_limits=dict(args.rate_limit),
+        enforce_rate_limits=not args.no_rate_limits,
+        retry_after=retry_after,
+    )
+    with emulator:
+        print(f"Soda Cloud emulator listening on {emulator.url}", flush=True)
+        print(f"export AIRFLOW_CONN_SODA_CLOUD_DEFAULT='{emulator.airflow_connection()}'", flush=True)
+        print(f"Seeded incident ids: {', '.join(emulator.incident_ids())}", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
