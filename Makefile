@@ -1,0 +1,37 @@
+# The two commands that matter: `make demo` and `make test`. Both need only Python 3.11 and pip.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test lint typecheck unit emulator clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+## demo: run the example DAG end to end against the embedded Soda Cloud emulator
+demo: $(STAMP)
+	$(BIN)/python scripts/demo.py
+
+## test: ruff, mypy and the test suite
+test: lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+## emulator: serve the offline Soda Cloud on http://127.0.0.1:8765 until Ctrl-C
+emulator: $(STAMP)
+	$(BIN)/python -m airflow_provider_soda.testing.emulator --port 8765
+
+clean:
+	rm -rf $(VENV) .airflow .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,63 @@
+"""Test setup: a throwaway Airflow home with a SQLite DB, and the DAGs folder dag.test() needs.
+
+Airflow reads its configuration at import, so the environment is prepared here, at conftest
+import, before any test module imports Airflow.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_soda.testing.dag_test import configure_airflow_home, migrate_db, run_dag
+
+pytest_plugins = ["airflow_provider_soda.testing.pytest_plugin"]
+
+ROOT = Path(__file__).resolve().parent.parent
+_HOME = Path(tempfile.mkdtemp(prefix="soda-provider-airflow-"))
+DAGS_FOLDER = _HOME / "dags"
+DAGS_FOLDER.mkdir()
+for _source in [*(ROOT / "example_dags").glob("*.py"), *(ROOT / "tests" / "dags").glob("*.py")]:
+    shutil.copy(_source, DAGS_FOLDER / _source.name)
+configure_airflow_home(_HOME, DAGS_FOLDER)
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    migrate_db()
+
+
+@pytest.fixture
+def dag_test(airflow_db: None) -> Callable[..., Any]:
+    """Run a DAG from the test DAGs folder under ``dag.test()``; returns the finished DagRun."""
+    return run_dag
+
+
+def task_instances(dag_run: Any) -> dict[str, Any]:
+    """Task instances of a finished run by task id, read fresh from the metadata DB."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id).all()
+        for ti in tis:
+            session.expunge(ti)
+    return {ti.task_id: ti for ti in tis}
+
+
+def xcom_value(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
+    """An XCom value of a finished run, as a downstream task would pull it."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    query = XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key=key)
+    with create_session() as session:
+        row = session.scalars(query).first()
+        return None if row is None else XComModel.deserialize_value(row)
