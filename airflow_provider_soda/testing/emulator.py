@@ -144,7 +144,12 @@ class SodaCloudEmulator:
         handler = type("Handler", (_Handler,), {"emulator": self})
         self._server = ThreadingHTTPServer((self.host, self._port), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="soda-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # so that stop() returns promptly
+            name="soda-emulator",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
