@@ -30,7 +30,10 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_soda.hooks.soda_cloud"]}
         ],
         "operators": [
-            {"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_soda.operators.incidents"]}
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_provider_soda.operators.incidents"],
+            }
         ],
         "connection-types": [
             {

@@ -31,8 +31,18 @@ def main() -> int:
         print(f"Incident #{before['number']} {before['name']!r} starts as: {before['status']}\n", flush=True)
 
         runs = [
-            ("pipeline fails", {"incident_id": DEMO_INCIDENT_ID, "fail_pipeline": True}, "failed", "investigating"),
-            ("pipeline succeeds", {"incident_id": DEMO_INCIDENT_ID, "fail_pipeline": False}, "success", "resolved"),
+            (
+                "pipeline fails",
+                {"incident_id": DEMO_INCIDENT_ID, "fail_pipeline": True},
+                "failed",
+                "investigating",
+            ),
+            (
+                "pipeline succeeds",
+                {"incident_id": DEMO_INCIDENT_ID, "fail_pipeline": False},
+                "success",
+                "resolved",
+            ),
         ]
         ok = True
         for label, conf, want_run, want_status in runs:

@@ -273,7 +273,7 @@ def test_pacing_keeps_every_window_within_the_limit(
 
 def test_redirects_are_not_followed(hook: SodaCloudHook, soda_cloud_emulator: SodaCloudEmulator) -> None:
     soda_cloud_emulator.inject(Fault(status=307, body="", headers={"Location": "https://evil.example/"}))
-    with pytest.raises(SodaCloudConfigError, match="evil.example"):
+    with pytest.raises(SodaCloudConfigError, match=r"evil\.example"):
         hook.update_incident(DEMO_INCIDENT_ID, status="fixing")
     assert len(soda_cloud_emulator.requests) == 1
 

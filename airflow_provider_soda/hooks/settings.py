@@ -176,11 +176,15 @@ def _rate_limits(conn_id: str, value: Any) -> dict[str, RateLimit]:
             )
         requests = spec.get("requests") if isinstance(spec, dict) else None
         period = spec.get("period") if isinstance(spec, dict) else None
-        try:
-            ok = int(requests) == requests and int(requests) > 0 and 0 < float(period) < float("inf")
-        except (TypeError, ValueError):
-            ok = False
-        if not ok or isinstance(requests, bool) or isinstance(period, bool):
+        ok = (
+            isinstance(requests, int)
+            and not isinstance(requests, bool)
+            and requests > 0
+            and isinstance(period, (int, float))
+            and not isinstance(period, bool)
+            and 0 < period < float("inf")
+        )
+        if not ok:
             raise SodaCloudConfigError(
                 f"Connection {conn_id!r}: extra 'rate_limits.{bucket}' = {spec!r} is invalid; expected "
                 "a positive whole number of 'requests' per positive 'period' in seconds, like "

@@ -5,13 +5,20 @@ from __future__ import annotations
 import time
 import unicodedata
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from airflow.sdk import BaseHook
+from pydantic import BaseModel
 
 from airflow_provider_soda import __version__
-from airflow_provider_soda.endpoints import LIST_INCIDENTS, TEST_LOGIN, TRACE_ID_HEADER, UPDATE_INCIDENT, Endpoint
+from airflow_provider_soda.endpoints import (
+    LIST_INCIDENTS,
+    TEST_LOGIN,
+    TRACE_ID_HEADER,
+    UPDATE_INCIDENT,
+    Endpoint,
+)
 from airflow_provider_soda.exceptions import (
     SodaCloudAPIError,
     SodaCloudConfigError,
@@ -31,6 +38,8 @@ if TYPE_CHECKING:
     import requests
 
 MAX_INCIDENT_ID_LENGTH = 512
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class SodaCloudHook(BaseHook):
@@ -141,7 +150,9 @@ class SodaCloudHook(BaseHook):
         """Read one incident (Soda Cloud has no GET-one endpoint: this filters the list)."""
         incident_id = normalise_incident_id(incident_id)
         subject = f"lookup of incident {incident_id!r}"
-        body = self._call(LIST_INCIDENTS, LIST_INCIDENTS.path, params={"incidentIds": incident_id}, subject=subject)
+        body = self._call(
+            LIST_INCIDENTS, LIST_INCIDENTS.path, params={"incidentIds": incident_id}, subject=subject
+        )
         for incident in _parse(IncidentPage, body, subject).content:
             if incident.id == incident_id:
                 return incident
@@ -162,7 +173,10 @@ class SodaCloudHook(BaseHook):
         except Exception as err:  # the UI must get an answer, whatever went wrong
             return False, f"{type(err).__name__}: {err}"
         org = login.organisation_name or "(unnamed organisation)"
-        return True, f"Connected to Soda Cloud organisation {org!r} at {self.base_url} ({self.settings.auth_kind})."
+        return (
+            True,
+            f"Connected to Soda Cloud organisation {org!r} at {self.base_url} ({self.settings.auth_kind}).",
+        )
 
     # -- transport ----------------------------------------------------------------------------
 
@@ -357,7 +371,7 @@ def _trace(response: requests.Response) -> str:
     return f" [Soda trace id: {trace_id}]" if trace_id else ""
 
 
-def _parse(model: Any, body: Any, subject: str) -> Any:
+def _parse(model: type[_M], body: Any, subject: str) -> _M:
     from pydantic import ValidationError
 
     try:

@@ -52,4 +52,5 @@ def run_dag(dag_id: str, *, conf: dict[str, Any] | None = None) -> DagRun:
     dag = bag.get_dag(dag_id)
     if dag is None:
         raise LookupError(f"No DAG {dag_id!r} in {bag.dag_folder}")
-    return dag.test(run_conf=conf)
+    dag_run: DagRun = dag.test(run_conf=conf)
+    return dag_run

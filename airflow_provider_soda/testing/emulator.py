@@ -27,8 +27,8 @@ from urllib.parse import parse_qs, quote, unquote
 from airflow_provider_soda.endpoints import ENDPOINTS, LIST_INCIDENTS, TEST_LOGIN, TRACE_ID_HEADER, RateLimit
 
 DEFAULT_API_KEY_ID = "emulator-key-id"
-DEFAULT_API_KEY_SECRET = "emulator-key-secret"  # noqa: S105 - a well-known test value
-DEFAULT_TOKEN = "emulator-token"  # noqa: S105
+DEFAULT_API_KEY_SECRET = "emulator-key-secret"
+DEFAULT_TOKEN = "emulator-token"
 DEFAULT_ORGANISATION = "Emulated Soda Org"
 DEMO_INCIDENT_ID = "7d3f9a52-41c6-4b8e-9a0d-2c5e6f1b8a01"
 
@@ -240,7 +240,8 @@ class SodaCloudEmulator:
                     return fault
         return None
 
-    def _authenticate(self, headers: Mapping[str, str]) -> str | None:
+    def _authenticate(self, headers: Any) -> str | None:
+        """Who sent the request (``basic:<key id>`` or ``cookie``), or None; ``headers`` is an email Message."""
         authorization = headers.get("Authorization", "")
         if authorization.startswith("Basic "):
             try:
@@ -367,7 +368,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "SodaCloudEmulator"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request log is the record."""
 
     def do_GET(self) -> None:
@@ -509,7 +510,9 @@ def main(argv: list[str] | None = None) -> None:
         help="override a rate limit, e.g. update_incident=10/1 (repeatable)",
     )
     parser.add_argument("--no-rate-limits", action="store_true", help="accept every request")
-    parser.add_argument("--retry-after", default=None, help="send Retry-After on 429: seconds, auto or http-date")
+    parser.add_argument(
+        "--retry-after", default=None, help="send Retry-After on 429: seconds, auto or http-date"
+    )
     args = parser.parse_args(argv)
     retry_after: float | str | None = args.retry_after
     if retry_after not in (None, "auto", "http-date"):

@@ -1,0 +1,267 @@
+"""The project's own copy of the Soda Cloud contract, and everything that must agree with it:
+endpoint constants, pydantic models, and every response the emulator sends."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from jsonschema import Draft202012Validator
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+from airflow_provider_soda.endpoints import ENDPOINTS, REGIONS, RateLimit
+from airflow_provider_soda.hooks.retry import parse_retry_after
+from airflow_provider_soda.models import Incident, IncidentSeverity, IncidentStatus, IncidentUpdate
+from airflow_provider_soda.testing import DEMO_INCIDENT_ID, Fault, SodaCloudEmulator
+
+CONTRACT: dict[str, Any] = json.loads(
+    files("airflow_provider_soda.testing").joinpath("soda_cloud_openapi.json").read_text()
+)
+SCHEMAS = CONTRACT["components"]["schemas"]
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "soda-cloud-api" / "update-incident.openapi.json"
+_REGISTRY = Registry().with_resource("contract", DRAFT202012.create_resource(CONTRACT))
+
+
+def validator(ref: str) -> Draft202012Validator:
+    return Draft202012Validator({"$ref": f"contract{ref}"}, registry=_REGISTRY)
+
+
+def response_schema(path: str, method: str, status: int) -> str:
+    responses = CONTRACT["paths"][path][method.lower()]["responses"]
+    assert str(status) in responses, f"{method} {path} answered {status}, which the contract does not list"
+    return responses[str(status)]["content"]["application/json"]["schema"]["$ref"]
+
+
+def test_endpoints_match_the_contract() -> None:
+    for endpoint in ENDPOINTS.values():
+        path = endpoint.path.replace("{incident_id}", "{incidentId}")
+        operation = CONTRACT["paths"][path][endpoint.method.lower()]
+        assert operation["x-rate-limit"] == {
+            "requests": endpoint.rate_limit.requests,
+            "period": endpoint.rate_limit.period,
+        }
+    assert sorted(REGIONS.values()) == sorted(server["url"] for server in CONTRACT["servers"])
+
+
+def test_enums_match_the_contract() -> None:
+    assert [s.value for s in IncidentStatus] == SCHEMAS["IncidentStatusDTO"]["enum"]
+    assert [s.value for s in IncidentSeverity] == SCHEMAS["IncidentSeverityDTO"]["enum"]
+
+
+def test_models_cover_the_contract_fields() -> None:
+    update_fields = {f.alias or name for name, f in IncidentUpdate.model_fields.items()}
+    assert update_fields == set(SCHEMAS["PublicApiUpdateIncidentDTO"]["properties"])
+    incident_fields = {f.alias or name for name, f in Incident.model_fields.items()}
+    assert incident_fields == set(SCHEMAS["IncidentContentDTO"]["properties"])
+
+
+def test_every_update_payload_validates() -> None:
+    payload = IncidentUpdate.build(
+        status="Resolved", severity="minor", title="t", description="d", resolution_notes="n"
+    ).to_payload()
+    validator("#/components/schemas/PublicApiUpdateIncidentDTO").validate(payload)
+    assert set(payload) == set(SCHEMAS["PublicApiUpdateIncidentDTO"]["properties"])
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="Soda's published contract is not beside this checkout")
+def test_our_copy_matches_sodas_published_contract() -> None:
+    """Drift check, when the published contract is available (it never is in a user's clone)."""
+    published = json.loads(SHARED.read_text())
+    theirs = published["components"]["schemas"]
+    for name in (
+        "PublicApiUpdateIncidentDTO",
+        "IncidentContentDTO",
+        "IncidentSeverityDTO",
+        "IncidentStatusDTO",
+        "ErrorResponse",
+    ):
+        assert set(theirs[name].get("properties", {})) == set(SCHEMAS[name].get("properties", {}))
+        assert theirs[name].get("enum") == SCHEMAS[name].get("enum")
+        assert theirs[name].get("required") == SCHEMAS[name].get("required")
+    ours = CONTRACT["paths"]["/api/v1/incidents/{incidentId}"]["post"]["responses"]
+    assert set(published["paths"]["/api/v1/incidents/{incidentId}"]["post"]["responses"]) == set(ours)
+
+
+# -- the emulator speaks the contract ---------------------------------------------------------
+
+
+def call(emulator: SodaCloudEmulator, method: str, path: str, **kwargs: Any) -> requests.Response:
+    kwargs.setdefault("auth", (emulator.api_key_id, emulator.api_key_secret))
+    return requests.request(method, emulator.url + path, timeout=5, **kwargs)
+
+
+def assert_conforms(response: requests.Response, path: str, method: str) -> None:
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers.get("X-Soda-Trace-Id")
+    validator(response_schema(path, method, response.status_code)).validate(response.json())
+
+
+UPDATE = "/api/v1/incidents/{incidentId}"
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"status": "investigating"}, 200),
+        (
+            {
+                "title": "t",
+                "description": "d",
+                "severity": "critical",
+                "resolutionNotes": "n",
+                "status": "resolved",
+            },
+            200,
+        ),
+        ({}, 200),
+        ({"status": "done"}, 400),
+        ({"severity": "huge"}, 400),
+        ({"unknown": "x"}, 400),
+        ({"title": 5}, 400),
+        (["not", "an", "object"], 400),
+    ],
+)
+def test_update_responses_conform(soda_cloud_emulator: SodaCloudEmulator, body: Any, status: int) -> None:
+    response = call(soda_cloud_emulator, "POST", f"/api/v1/incidents/{DEMO_INCIDENT_ID}", json=body)
+    assert response.status_code == status
+    assert_conforms(response, UPDATE, "POST")
+
+
+def test_update_of_a_missing_incident_is_404(soda_cloud_emulator: SodaCloudEmulator) -> None:
+    response = call(soda_cloud_emulator, "POST", "/api/v1/incidents/nope", json={"status": "fixing"})
+    assert response.status_code == 404
+    assert_conforms(response, UPDATE, "POST")
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [None, ("emulator-key-id", "wrong"), ("someone", "emulator-key-secret")],
+)
+def test_bad_credentials_are_401(soda_cloud_emulator: SodaCloudEmulator, auth: Any) -> None:
+    response = call(soda_cloud_emulator, "POST", f"/api/v1/incidents/{DEMO_INCIDENT_ID}", json={}, auth=auth)
+    assert response.status_code == 401
+    assert_conforms(response, UPDATE, "POST")
+    assert soda_cloud_emulator.requests[0].auth is None
+
+
+def test_cookie_token_is_accepted(soda_cloud_emulator: SodaCloudEmulator) -> None:
+    response = call(
+        soda_cloud_emulator,
+        "GET",
+        "/api/v1/test-login",
+        auth=None,
+        headers={"Cookie": "token=emulator-token"},
+    )
+    assert response.status_code == 200
+    assert_conforms(response, "/api/v1/test-login", "GET")
+    bad = call(soda_cloud_emulator, "GET", "/api/v1/test-login", auth=None, headers={"Cookie": "token=x"})
+    assert bad.status_code == 401
+
+
+def test_rate_limit_is_429_without_retry_after_by_default() -> None:
+    with SodaCloudEmulator(
+        rate_limits={"test_login": __import__("airflow_provider_soda.endpoints").endpoints.RateLimit(2, 60)}
+    ) as emulator:
+        statuses = [call(emulator, "GET", "/api/v1/test-login").status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]
+        response = call(emulator, "GET", "/api/v1/test-login")
+        assert "Retry-After" not in response.headers
+        assert_conforms(response, "/api/v1/test-login", "GET")
+
+
+@pytest.mark.parametrize("retry_after", [7, "auto", "http-date"])
+def test_rate_limit_can_send_retry_after(retry_after: Any) -> None:
+    with SodaCloudEmulator(
+        rate_limits={"update_incident": RateLimit(1, 30)}, retry_after=retry_after
+    ) as emulator:
+        path = f"/api/v1/incidents/{DEMO_INCIDENT_ID}"
+        assert call(emulator, "POST", path, json={}).status_code == 200
+        response = call(emulator, "POST", path, json={})
+        assert response.status_code == 429
+        wait = parse_retry_after(response.headers["Retry-After"])
+        assert wait is not None
+        assert 5 <= wait <= 32
+
+
+def test_windows_slide_and_are_per_credential() -> None:
+    with SodaCloudEmulator(rate_limits={"test_login": RateLimit(1, 0.3)}) as emulator:
+        assert call(emulator, "GET", "/api/v1/test-login").status_code == 200
+        assert call(emulator, "GET", "/api/v1/test-login").status_code == 429
+        cookie = {"Cookie": "token=emulator-token"}
+        assert call(emulator, "GET", "/api/v1/test-login", auth=None, headers=cookie).status_code == 200
+        time.sleep(0.35)
+        assert call(emulator, "GET", "/api/v1/test-login").status_code == 200
+
+
+def test_list_incidents_conforms_and_filters(soda_cloud_emulator: SodaCloudEmulator) -> None:
+    everything = call(soda_cloud_emulator, "GET", "/api/v1/incidents")
+    assert_conforms(everything, "/api/v1/incidents", "GET")
+    assert everything.json()["totalElements"] == 2
+    one = call(soda_cloud_emulator, "GET", "/api/v1/incidents", params={"incidentIds": DEMO_INCIDENT_ID})
+    assert [i["id"] for i in one.json()["content"]] == [DEMO_INCIDENT_ID]
+    paged = call(soda_cloud_emulator, "GET", "/api/v1/incidents", params={"size": 1, "page": 1})
+    assert (len(paged.json()["content"]), paged.json()["last"]) == (1, True)
+    bad = call(soda_cloud_emulator, "GET", "/api/v1/incidents", params={"size": 0})
+    assert bad.status_code == 400
+    assert_conforms(bad, "/api/v1/incidents", "GET")
+
+
+def test_injected_faults_come_in_order_and_can_target_an_endpoint(
+    soda_cloud_emulator: SodaCloudEmulator,
+) -> None:
+    soda_cloud_emulator.inject(Fault(status=500, endpoint="update_incident"), Fault(status=403, times=2))
+    assert call(soda_cloud_emulator, "GET", "/api/v1/test-login").status_code == 403
+    path = f"/api/v1/incidents/{DEMO_INCIDENT_ID}"
+    first = call(soda_cloud_emulator, "POST", path, json={})
+    assert first.status_code == 500
+    assert_conforms(first, UPDATE, "POST")
+    assert call(soda_cloud_emulator, "POST", path, json={}).status_code == 403
+    assert call(soda_cloud_emulator, "POST", path, json={}).status_code == 200
+
+
+def test_dropped_connection_fault(soda_cloud_emulator: SodaCloudEmulator) -> None:
+    soda_cloud_emulator.inject(Fault(drop=True))
+    with pytest.raises(requests.ConnectionError):
+        call(soda_cloud_emulator, "GET", "/api/v1/test-login")
+    assert soda_cloud_emulator.requests[0].status is None
+
+
+def test_incident_page_serves_the_cloud_url(soda_cloud_emulator: SodaCloudEmulator) -> None:
+    url = soda_cloud_emulator.incident(DEMO_INCIDENT_ID)["cloudUrl"]
+    page = requests.get(url, timeout=5)
+    assert page.status_code == 200
+    assert "Row count anomaly on orders" in page.text
+
+
+def test_emulator_runs_as_a_command() -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_soda.testing.emulator",
+            "--port",
+            "0",
+            "--rate-limit",
+            "update_incident=10/1",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip().rsplit(" ", 1)[-1]
+        response = requests.get(
+            f"{url}/api/v1/test-login", auth=("emulator-key-id", "emulator-key-secret"), timeout=5
+        )
+        assert response.json() == {"organisationName": "Emulated Soda Org"}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
