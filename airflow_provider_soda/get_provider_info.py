@@ -35,6 +35,8 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_soda.operators.incidents"],
             }
         ],
+        "notifications": ["airflow_provider_soda.notifications.incidents.SodaCloudIncidentNotifier"],
+        "extra-links": ["airflow_provider_soda.links.incidents.SodaCloudIncidentLink"],
         "connection-types": [
             {
                 "connection-type": "soda_cloud",

@@ -144,7 +144,15 @@ class SodaCloudHook(BaseHook):
         body = self._call(
             UPDATE_INCIDENT, path, json=update.to_payload(), subject=f"update of incident {incident_id!r}"
         )
-        return _parse(Incident, body, f"update of incident {incident_id!r}")
+        incident = _parse(Incident, body, f"update of incident {incident_id!r}")
+        self.log.info(
+            "Soda Cloud incident #%s %r is now %s: %s",
+            incident.number if incident.number is not None else "?",
+            incident.name or incident.id or incident_id,
+            incident.status_value or "(status not returned)",
+            incident.cloud_url or "(no link returned)",
+        )
+        return incident
 
     def get_incident(self, incident_id: str) -> Incident:
         """Read one incident (Soda Cloud has no GET-one endpoint: this filters the list)."""

@@ -11,6 +11,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_soda.exceptions import SodaCloudError
 from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
+from airflow_provider_soda.links.incidents import INCIDENT_URL_XCOM_KEY, SodaCloudIncidentLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -25,7 +26,8 @@ class UpdateIncidentOperator(BaseOperator):
     without using its Airflow retries; rate limits and outages are retried by the hook first.
 
     The updated incident is returned (and so pushed to XCom) as a dict with snake_case keys,
-    including ``cloud_url``, the incident's page in Soda Cloud.
+    including ``cloud_url``, the incident's page in Soda Cloud, which the task's
+    "Soda Cloud incident" extra link opens.
 
     :param incident_id: id of the incident (templated).
     :param status: ``reported``, ``investigating``, ``fixing`` or ``resolved`` (templated).
@@ -47,6 +49,7 @@ class UpdateIncidentOperator(BaseOperator):
     )
     template_fields_renderers = {"description": "md", "resolution_notes": "md"}
     ui_color = "#e6f4ea"
+    operator_extra_links = (SodaCloudIncidentLink(),)
 
     def __init__(
         self,
@@ -89,11 +92,6 @@ class UpdateIncidentOperator(BaseOperator):
             raise AirflowFailException(str(err)) from err
         finally:
             self.hook.close()
-        self.log.info(
-            "Soda Cloud incident #%s %r is now %s: %s",
-            incident.number if incident.number is not None else "?",
-            incident.name or incident.id,
-            incident.status_value or "(status not returned)",
-            incident.cloud_url or "(no link returned)",
-        )
+        if incident.cloud_url:
+            context["ti"].xcom_push(key=INCIDENT_URL_XCOM_KEY, value=incident.cloud_url)
         return incident.to_xcom()
