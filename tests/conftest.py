@@ -52,12 +52,14 @@ def task_instances(dag_run: Any) -> dict[str, Any]:
     return {ti.task_id: ti for ti in tis}
 
 
-def xcom_value(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
+def xcom_value(dag_run: Any, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
     """An XCom value of a finished run, as a downstream task would pull it."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
-    query = XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key=key)
+    query = XComModel.get_many(
+        run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key=key, map_indexes=map_index
+    )
     with create_session() as session:
         row = session.scalars(query).first()
         return None if row is None else XComModel.deserialize_value(row)

@@ -204,10 +204,10 @@ def test_windows_slide_and_are_per_credential() -> None:
 def test_list_incidents_conforms_and_filters(soda_cloud_emulator: SodaCloudEmulator) -> None:
     everything = call(soda_cloud_emulator, "GET", "/api/v1/incidents")
     assert_conforms(everything, "/api/v1/incidents", "GET")
-    assert everything.json()["totalElements"] == 2
+    assert everything.json()["totalElements"] == len(soda_cloud_emulator.incident_ids()) == 5
     one = call(soda_cloud_emulator, "GET", "/api/v1/incidents", params={"incidentIds": DEMO_INCIDENT_ID})
     assert [i["id"] for i in one.json()["content"]] == [DEMO_INCIDENT_ID]
-    paged = call(soda_cloud_emulator, "GET", "/api/v1/incidents", params={"size": 1, "page": 1})
+    paged = call(soda_cloud_emulator, "GET", "/api/v1/incidents", params={"size": 2, "page": 2})
     assert (len(paged.json()["content"]), paged.json()["last"]) == (1, True)
     bad = call(soda_cloud_emulator, "GET", "/api/v1/incidents", params={"size": 0})
     assert bad.status_code == 400

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from conftest import task_instances, xcom_value
 
 from airflow_provider_soda.testing import DEMO_INCIDENT_ID, SodaCloudEmulator
@@ -51,3 +52,52 @@ def test_incident_id_from_dag_run_conf_overrides_params(
     assert dag_run.state == "success"
     assert soda_cloud_emulator.incident(other)["status"] == "resolved"
     assert soda_cloud_emulator.incident(DEMO_INCIDENT_ID)["status"] == "reported"
+
+
+def test_extra_link_points_at_the_incident(dag_test: Any, soda_cloud_emulator: SodaCloudEmulator) -> None:
+    from airflow_provider_soda.links.incidents import SodaCloudIncidentLink
+    from airflow_provider_soda.operators.incidents import UpdateIncidentOperator
+
+    dag_run = dag_test(DAG_ID, conf={"fail_pipeline": True})
+
+    link = SodaCloudIncidentLink()
+    assert link.name == "Soda Cloud incident"
+    assert [type(x) for x in UpdateIncidentOperator.operator_extra_links] == [SodaCloudIncidentLink]
+    # Airflow 3 calls get_link() when the task finishes and stores the result for the UI.
+    stored = xcom_value(dag_run, "mark_incident_investigating", key=link.xcom_key)
+    assert stored == soda_cloud_emulator.incident(DEMO_INCIDENT_ID)["cloudUrl"]
+    assert stored.endswith(f"/incidents/{DEMO_INCIDENT_ID}")
+
+
+@pytest.mark.parametrize(
+    ("fail", "run_state", "status"), [(True, "failed", "investigating"), (False, "success", "resolved")]
+)
+def test_notifier_example(
+    dag_test: Any, soda_cloud_emulator: SodaCloudEmulator, fail: bool, run_state: str, status: str
+) -> None:
+    dag_run = dag_test("example_soda_incident_notifiers", conf={"fail_pipeline": fail})
+
+    assert dag_run.state == run_state
+    incident = soda_cloud_emulator.incident(DEMO_INCIDENT_ID)
+    assert incident["status"] == status
+    text = incident["description"] if fail else incident["resolutionNotes"]
+    assert dag_run.run_id in text
+
+
+def test_many_incidents_example(dag_test: Any, soda_cloud_emulator: SodaCloudEmulator) -> None:
+    from airflow_provider_soda.links.incidents import SodaCloudIncidentLink
+
+    dag_run = dag_test("example_soda_many_incidents")
+
+    assert dag_run.state == "success"
+    ids = [f"5e1b0c7a-0d4f-4c2e-b6a1-9f8e7d6c5b{n:02d}" for n in (3, 4, 5)]
+    for map_index, incident_id in enumerate(ids):
+        incident = soda_cloud_emulator.incident(incident_id)
+        assert incident["status"] == "resolved"
+        assert dag_run.run_id in incident["resolutionNotes"]
+        link = xcom_value(
+            dag_run, "resolve_incident", key=SodaCloudIncidentLink().xcom_key, map_index=map_index
+        )
+        assert link == incident["cloudUrl"]
+    assert soda_cloud_emulator.incident(DEMO_INCIDENT_ID)["status"] == "reported"
+    assert sorted(r.incident_id for r in soda_cloud_emulator.requests_to("update_incident")) == sorted(ids)

@@ -55,6 +55,8 @@ def test_every_listed_class_and_module_imports() -> None:
         for entry in info[section]:
             for module in entry["python-modules"]:
                 importlib.import_module(module)
+    for dotted in [*info["notifications"], *info["extra-links"]]:
+        _import(dotted)
     for conn in info["connection-types"]:
         hook = _import(conn["hook-class-name"])
         assert hook.conn_type == conn["connection-type"]  # type: ignore[attr-defined]

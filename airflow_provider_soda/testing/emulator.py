@@ -57,6 +57,17 @@ def default_incidents() -> list[dict[str, Any]]:
             "severity": "minor",
             "description": "missing_count(email) > 0 on customers.",
         },
+        *(
+            {
+                "id": f"5e1b0c7a-0d4f-4c2e-b6a1-9f8e7d6c5b{number:02d}",
+                "number": number,
+                "name": f"Freshness of {table} exceeded 1d",
+                "status": "reported",
+                "severity": "major",
+                "description": f"freshness(updated_at) > 1d on {table}.",
+            }
+            for number, table in ((3, "payments"), (4, "shipments"), (5, "refunds"))
+        ),
     ]
 
 
