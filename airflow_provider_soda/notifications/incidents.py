@@ -21,6 +21,7 @@ from airflow.sdk import BaseNotifier
 
 from airflow_provider_soda.exceptions import SodaCloudError
 from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
+from airflow_provider_soda.operators.incidents import UpdateIncidentOperator
 
 if TYPE_CHECKING:
     import jinja2
@@ -39,15 +40,8 @@ class SodaCloudIncidentNotifier(BaseNotifier):
     :class:`~airflow_provider_soda.operators.incidents.UpdateIncidentOperator`.
     """
 
-    template_fields: Sequence[str] = (
-        "incident_id",
-        "status",
-        "severity",
-        "title",
-        "description",
-        "resolution_notes",
-        "soda_cloud_conn_id",
-    )
+    # The same fields, templated the same way, as the operator.
+    template_fields: Sequence[str] = UpdateIncidentOperator.template_fields
 
     def __init__(
         self,
