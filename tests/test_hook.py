@@ -20,18 +20,18 @@ from airflow_provider_soda.exceptions import (
     SodaCloudServerError,
     SodaCloudValidationError,
 )
-from airflow_provider_soda.hooks.retry import RetryPolicy
+from airflow_provider_soda.hooks.retry import RetryLimits
 from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
 from airflow_provider_soda.models import IncidentStatus
 from airflow_provider_soda.testing import DEFAULT_TOKEN, DEMO_INCIDENT_ID, Fault, SodaCloudEmulator
 
-FAST = RetryPolicy(backoff_base=0.01, backoff_cap=0.05, max_wait=30)
+FAST = RetryLimits(backoff_base=0.01, backoff_cap=0.05, max_wait=30)
 ENV = "AIRFLOW_CONN_SODA_CLOUD_DEFAULT"
 
 
 @pytest.fixture
 def hook(soda_cloud_emulator: SodaCloudEmulator) -> SodaCloudHook:
-    return SodaCloudHook(retry_policy=FAST)
+    return SodaCloudHook(retry_limits=FAST)
 
 
 def use_connection(monkeypatch: pytest.MonkeyPatch, emulator: SodaCloudEmulator, **changes: object) -> None:
@@ -70,7 +70,7 @@ def test_cookie_token_auth(soda_cloud_emulator: SodaCloudEmulator, monkeypatch: 
     use_connection(
         monkeypatch, soda_cloud_emulator, login=None, password=None, extra={"token": DEFAULT_TOKEN}
     )
-    SodaCloudHook(retry_policy=FAST).update_incident(DEMO_INCIDENT_ID, status="fixing")
+    SodaCloudHook(retry_limits=FAST).update_incident(DEMO_INCIDENT_ID, status="fixing")
     assert soda_cloud_emulator.requests[0].auth == "cookie"
     assert soda_cloud_emulator.incident(DEMO_INCIDENT_ID)["status"] == "fixing"
 
@@ -80,7 +80,7 @@ def test_custom_host_from_uri_connection(
 ) -> None:
     host = quote(soda_cloud_emulator.url, safe="")
     monkeypatch.setenv(ENV, f"soda-cloud://emulator-key-id:emulator-key-secret@{host}")
-    SodaCloudHook(retry_policy=FAST).update_incident(DEMO_INCIDENT_ID, status="fixing")
+    SodaCloudHook(retry_limits=FAST).update_incident(DEMO_INCIDENT_ID, status="fixing")
     assert soda_cloud_emulator.incident(DEMO_INCIDENT_ID)["status"] == "fixing"
 
 
@@ -170,7 +170,7 @@ def test_real_401_from_wrong_secret(
 ) -> None:
     use_connection(monkeypatch, soda_cloud_emulator, password="wrong-secret")
     with pytest.raises(SodaCloudAuthenticationError) as excinfo:
-        SodaCloudHook(retry_policy=FAST).update_incident(DEMO_INCIDENT_ID, status="resolved")
+        SodaCloudHook(retry_limits=FAST).update_incident(DEMO_INCIDENT_ID, status="resolved")
     assert "wrong-secret" not in str(excinfo.value)
     assert soda_cloud_emulator.requests[0].auth is None
 
@@ -202,7 +202,7 @@ def test_unreachable_host_raises_connection_error(monkeypatch: pytest.MonkeyPatc
         connection = emulator.airflow_connection()
     monkeypatch.setenv(ENV, connection)  # the emulator is gone: connection refused
     with pytest.raises(SodaCloudConnectionError, match=r"Could not reach Soda Cloud at http://127\.0\.0\.1"):
-        SodaCloudHook(retry_policy=FAST).update_incident(DEMO_INCIDENT_ID, status="fixing")
+        SodaCloudHook(retry_limits=FAST).update_incident(DEMO_INCIDENT_ID, status="fixing")
 
 
 def test_read_timeout_is_retried(
@@ -210,7 +210,7 @@ def test_read_timeout_is_retried(
 ) -> None:
     use_connection(monkeypatch, soda_cloud_emulator, extra={"timeout": 0.3})
     soda_cloud_emulator.inject(Fault(delay=1.0, status=200, body="{}"))
-    incident = SodaCloudHook(retry_policy=FAST).update_incident(DEMO_INCIDENT_ID, status="fixing")
+    incident = SodaCloudHook(retry_limits=FAST).update_incident(DEMO_INCIDENT_ID, status="fixing")
     assert incident.status is IncidentStatus.FIXING
 
 
@@ -233,7 +233,7 @@ def test_429_without_retry_after_waits_for_the_window(
         extra={"rate_limits": {"update_incident": {"requests": 4, "period": 1}}},
     )
     soda_cloud_emulator.inject(Fault(status=429))
-    SodaCloudHook(retry_policy=FAST).update_incident(DEMO_INCIDENT_ID, status="fixing")
+    SodaCloudHook(retry_limits=FAST).update_incident(DEMO_INCIDENT_ID, status="fixing")
     first, second = soda_cloud_emulator.requests
     assert (first.status, second.status) == (429, 200)
     assert second.at - first.at >= 1 / 4  # one slot's share of the window
@@ -243,7 +243,7 @@ def test_429_beyond_the_budget_raises_with_retry_after(
     soda_cloud_emulator: SodaCloudEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     soda_cloud_emulator.inject(Fault(status=429, headers={"Retry-After": "3600"}))
-    hook = SodaCloudHook(retry_policy=RetryPolicy(max_wait=5))
+    hook = SodaCloudHook(retry_limits=RetryLimits(max_wait=5))
     with pytest.raises(SodaCloudRateLimitError) as excinfo:
         hook.update_incident(DEMO_INCIDENT_ID, status="fixing")
     assert excinfo.value.retry_after == 3600
@@ -261,7 +261,7 @@ def test_pacing_keeps_every_window_within_the_limit(
         soda_cloud_emulator,
         extra={"rate_limits": {"update_incident": {"requests": 5, "period": 0.5}}},
     )
-    hook = SodaCloudHook(retry_policy=FAST)
+    hook = SodaCloudHook(retry_limits=FAST)
     for n in range(12):
         hook.update_incident(DEMO_INCIDENT_ID, description=f"update {n}")
     log = soda_cloud_emulator.requests
@@ -309,7 +309,7 @@ def test_test_connection_reports_bad_credentials(
     soda_cloud_emulator: SodaCloudEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use_connection(monkeypatch, soda_cloud_emulator, password="nope")
-    ok, message = SodaCloudHook(retry_policy=FAST).test_connection()
+    ok, message = SodaCloudHook(retry_limits=FAST).test_connection()
     assert ok is False
     assert "HTTP 401" in message
     assert "API key ID and secret" in message

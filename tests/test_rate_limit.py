@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_soda.endpoints import RateLimit
 from airflow_provider_soda.hooks.rate_limit import SlidingWindowLimiter, shared_limiter
-from airflow_provider_soda.hooks.retry import RetryPolicy, parse_retry_after
+from airflow_provider_soda.hooks.retry import RetryLimits, parse_retry_after
 
 
 class FakeClock:
@@ -116,6 +116,6 @@ def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
 
 
 def test_backoff_is_full_jitter_and_capped() -> None:
-    policy = RetryPolicy(backoff_base=1, backoff_cap=5)
+    limits = RetryLimits(backoff_base=1, backoff_cap=5)
     for retry in range(1, 10):
-        assert 0 <= policy.backoff(retry) <= min(5, 2 ** (retry - 1))
+        assert 0 <= limits.backoff(retry) <= min(5, 2 ** (retry - 1))

@@ -44,6 +44,11 @@ class SlidingWindowLimiter:
             return self._done[0] + self.limit.period - now
         return self.limit.period  # every slot is in flight: a completion will wake us sooner
 
+    def delay(self) -> float:
+        """Seconds until a slot frees, without taking one (0: a request could go now)."""
+        with self._cond:
+            return self._delay(self._clock())
+
     def try_acquire(self) -> float:
         """Take a slot and return 0, or take nothing and return the seconds until one frees.
 

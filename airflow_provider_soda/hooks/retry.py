@@ -11,7 +11,7 @@ RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class RetryLimits:
     """Retry limits for one request.
 
     - 5xx, connection errors and timeouts: up to ``max_transient_retries`` more attempts with

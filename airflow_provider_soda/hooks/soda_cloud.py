@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from airflow_provider_soda import __version__
 from airflow_provider_soda.endpoints import (
+    ENDPOINTS,
     LIST_INCIDENTS,
     TEST_LOGIN,
     TRACE_ID_HEADER,
@@ -30,7 +31,7 @@ from airflow_provider_soda.exceptions import (
     api_error_class,
 )
 from airflow_provider_soda.hooks.rate_limit import SlidingWindowLimiter, shared_limiter
-from airflow_provider_soda.hooks.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
+from airflow_provider_soda.hooks.retry import RETRYABLE_STATUS, RetryLimits, parse_retry_after
 from airflow_provider_soda.hooks.settings import CONN_TYPE, SodaCloudSettings
 from airflow_provider_soda.models import Incident, IncidentPage, IncidentUpdate, TestLogin
 
@@ -50,7 +51,7 @@ class SodaCloudHook(BaseHook):
 
     :param soda_cloud_conn_id: Airflow connection holding the API key ID (login), the API key
         secret (password) and the region (extra ``region``: ``eu`` or ``us``) or a base URL (host).
-    :param retry_policy: how often and how long to retry; the defaults suit production.
+    :param retry_limits: how often and how long to retry; the defaults suit production.
     """
 
     conn_name_attr = "soda_cloud_conn_id"
@@ -62,11 +63,11 @@ class SodaCloudHook(BaseHook):
         self,
         soda_cloud_conn_id: str = default_conn_name,
         *,
-        retry_policy: RetryPolicy | None = None,
+        retry_limits: RetryLimits | None = None,
     ) -> None:
         super().__init__()
         self.soda_cloud_conn_id = soda_cloud_conn_id
-        self.retry_policy = retry_policy or RetryPolicy()
+        self.retry_limits = retry_limits or RetryLimits()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(soda_cloud_conn_id={self.soda_cloud_conn_id!r})"
@@ -197,6 +198,10 @@ class SodaCloudHook(BaseHook):
             settings.rate_limit(endpoint.bucket),
         )
 
+    def seconds_until_slot(self, bucket: str) -> float:
+        """How long a request to ``bucket`` would wait for this process's rate limiter (0: none)."""
+        return self._limiter(ENDPOINTS[bucket]).delay()
+
     def _call(
         self,
         endpoint: Endpoint,
@@ -206,83 +211,101 @@ class SodaCloudHook(BaseHook):
         params: dict[str, str] | None = None,
         json: dict[str, Any] | None = None,
     ) -> Any:
-        """Send one API request within the rate limit, retrying what can be retried; return the JSON body."""
+        """Send one API request within the rate limit, retrying what can be retried; return the JSON body.
+
+        tenacity runs the retry loop; :class:`_RetryBudget` decides, per kind of failure, how long
+        to wait and when to stop, and the last failure's public error is raised when it does.
+        """
+        import tenacity
+
+        budget = _RetryBudget(self.retry_limits)
+
+        def log_retry(state: tenacity.RetryCallState) -> None:
+            failure = _failure(state)
+            self.log.warning(
+                "Soda Cloud %s: %s; retry %d/%d in %.1f s%s",
+                subject, failure.reason, *budget.progress(failure), state.upcoming_sleep, failure.trace,
+            )  # fmt: skip
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            stop=budget.exhausted,
+            wait=budget.wait,
+            before_sleep=log_retry,
+            sleep=time.sleep,
+        )
+        try:
+            return retrying(self._attempt, endpoint, path, subject=subject, params=params, json=json)
+        except tenacity.RetryError as err:
+            raise _failure(err.last_attempt).error from None
+
+    def _attempt(
+        self,
+        endpoint: Endpoint,
+        path: str,
+        *,
+        subject: str,
+        params: dict[str, str] | None,
+        json: dict[str, Any] | None,
+    ) -> Any:
+        """One request: the JSON body, a final error, or :class:`_Retryable` when another try may pass."""
         import requests
 
-        url = f"{self.base_url}{path}"
-        session, limiter, policy = self.get_conn(), self._limiter(endpoint), self.retry_policy
-        transient_retries = rate_limit_retries = 0
-        waited = 0.0
-        while True:
-            try:
-                with limiter.slot() as slot_wait:
-                    waited += slot_wait
-                    response = session.request(
-                        endpoint.method,
-                        url,
-                        params=params,
-                        json=json,
-                        timeout=self.settings.timeout,
-                        allow_redirects=False,
-                    )
-            except (requests.ConnectionError, requests.Timeout) as err:
-                if transient_retries >= policy.max_transient_retries:
-                    raise SodaCloudConnectionError(
-                        f"Could not reach Soda Cloud at {self.base_url} for the {subject} after "
-                        f"{transient_retries + 1} attempts ({type(err).__name__}). Check the network, "
-                        f"and the region or host of connection {self.soda_cloud_conn_id!r}."
-                    ) from None
-                transient_retries += 1
-                delay = policy.backoff(transient_retries)
-                self.log.warning(
-                    "Soda Cloud %s failed (%s); retry %d/%d in %.1f s",
-                    subject, type(err).__name__, transient_retries, policy.max_transient_retries, delay,
-                )  # fmt: skip
-                time.sleep(delay)
-                continue
-
-            status = response.status_code
-            if 200 <= status < 300:
-                try:
-                    return response.json()
-                except ValueError:
-                    raise SodaCloudResponseError(
-                        f"Soda Cloud at {self.base_url} answered the {subject} with HTTP {status} but no "
-                        f"valid JSON ({response.headers.get('Content-Type', 'no content type')}). A proxy "
-                        f"may be in the way; check the connection's host.{_trace(response)}"
-                    ) from None
-            if 300 <= status < 400:
-                raise SodaCloudConfigError(
-                    f"Soda Cloud at {self.base_url} redirected the {subject} to "
-                    f"{response.headers.get('Location', '(no location)')!r}. Credentials are never sent on "
-                    f"to another address: set the host of connection {self.soda_cloud_conn_id!r} to the "
-                    "final base URL."
+        limiter = self._limiter(endpoint)
+        try:
+            with limiter.slot():
+                response = self.get_conn().request(
+                    endpoint.method,
+                    f"{self.base_url}{path}",
+                    params=params,
+                    json=json,
+                    timeout=self.settings.timeout,
+                    allow_redirects=False,
                 )
-            if status == 429:
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                delay = retry_after if retry_after is not None else limiter.wait_after_rejection()
-                if rate_limit_retries >= policy.max_rate_limit_retries or waited + delay > policy.max_wait:
-                    raise self._api_error(response, subject, retry_after=delay)
-                rate_limit_retries += 1
-                self.log.warning(
-                    "Soda Cloud rate limit hit on the %s (%s); waiting %.1f s, retry %d/%d%s",
-                    subject,
-                    "Retry-After" if retry_after is not None else "no Retry-After",
-                    delay, rate_limit_retries, policy.max_rate_limit_retries, _trace(response),
-                )  # fmt: skip
-                time.sleep(delay)
-                waited += delay
-                continue
-            if status in RETRYABLE_STATUS and transient_retries < policy.max_transient_retries:
-                transient_retries += 1
-                delay = policy.backoff(transient_retries)
-                self.log.warning(
-                    "Soda Cloud answered HTTP %d to the %s; retry %d/%d in %.1f s%s",
-                    status, subject, transient_retries, policy.max_transient_retries, delay, _trace(response),
-                )  # fmt: skip
-                time.sleep(delay)
-                continue
-            raise self._api_error(response, subject)
+        except (requests.ConnectionError, requests.Timeout) as err:
+            raise _Retryable(
+                "transient",
+                f"{type(err).__name__}",
+                SodaCloudConnectionError(
+                    f"Could not reach Soda Cloud at {self.base_url} for the {subject} "
+                    f"({type(err).__name__}), retries included. Check the network, and the region or "
+                    f"host of connection {self.soda_cloud_conn_id!r}."
+                ),
+            ) from None
+
+        status = response.status_code
+        if 200 <= status < 300:
+            try:
+                return response.json()
+            except ValueError:
+                raise SodaCloudResponseError(
+                    f"Soda Cloud at {self.base_url} answered the {subject} with HTTP {status} but no "
+                    f"valid JSON ({response.headers.get('Content-Type', 'no content type')}). A proxy "
+                    f"may be in the way; check the connection's host.{_trace(response)}"
+                ) from None
+        if 300 <= status < 400:
+            raise SodaCloudConfigError(
+                f"Soda Cloud at {self.base_url} redirected the {subject} to "
+                f"{response.headers.get('Location', '(no location)')!r}. Credentials are never sent on "
+                f"to another address: set the host of connection {self.soda_cloud_conn_id!r} to the "
+                "final base URL."
+            )
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            delay = retry_after if retry_after is not None else limiter.wait_after_rejection()
+            source = "Retry-After" if retry_after is not None else "no Retry-After"
+            raise _Retryable(
+                "rate_limit",
+                f"rate limit hit (HTTP 429, {source})",
+                self._api_error(response, subject, retry_after=delay),
+                delay=delay,
+                trace=_trace(response),
+            )
+        if status in RETRYABLE_STATUS:
+            raise _Retryable(
+                "transient", f"HTTP {status}", self._api_error(response, subject), trace=_trace(response)
+            )
+        raise self._api_error(response, subject)
 
     def _api_error(
         self, response: requests.Response, subject: str, *, retry_after: float | None = None
@@ -372,6 +395,65 @@ def normalise_incident_id(incident_id: Any) -> str:
             f"(at most {MAX_INCIDENT_ID_LENGTH} accepted)."
         )
     return cleaned
+
+
+class _Retryable(Exception):
+    """Internal: an attempt failed in a way another attempt may not; ``error`` is raised if none is left."""
+
+    def __init__(
+        self, kind: str, reason: str, error: SodaCloudError, *, delay: float | None = None, trace: str = ""
+    ) -> None:
+        super().__init__(reason)
+        self.kind, self.reason, self.error, self.delay, self.trace = kind, reason, error, delay, trace
+
+
+def _failure(attempt: Any) -> _Retryable:
+    """The :class:`_Retryable` of a tenacity attempt (a RetryCallState or a Future)."""
+    outcome = getattr(attempt, "outcome", attempt)
+    failure = outcome.exception()
+    assert isinstance(failure, _Retryable)
+    return failure
+
+
+class _RetryBudget:
+    """Per-call retry accounting for :meth:`SodaCloudHook._call`, kept apart for 429s and transient faults.
+
+    - transient (5xx, connection errors, timeouts): exponential backoff with full jitter;
+    - 429: the server's ``Retry-After`` or the limiter's estimate, within a total wait budget, so
+      that a huge ``Retry-After`` fails fast with ``retry_after`` instead of sleeping for a day.
+    """
+
+    def __init__(self, limits: RetryLimits) -> None:
+        self.limits = limits
+        self.transient = 0
+        self.rate_limited = 0
+        self.waited = 0.0
+
+    def exhausted(self, state: Any) -> bool:
+        failure = _failure(state)
+        if failure.kind == "rate_limit":
+            self.rate_limited += 1
+            delay = failure.delay or 0.0
+            if (
+                self.rate_limited > self.limits.max_rate_limit_retries
+                or self.waited + delay > self.limits.max_wait
+            ):
+                return True
+            self.waited += delay
+            return False
+        self.transient += 1
+        return self.transient > self.limits.max_transient_retries
+
+    def wait(self, state: Any) -> float:
+        failure = _failure(state)
+        if failure.kind == "rate_limit":
+            return failure.delay or 0.0
+        return self.limits.backoff(self.transient)
+
+    def progress(self, failure: _Retryable) -> tuple[int, int]:
+        if failure.kind == "rate_limit":
+            return self.rate_limited, self.limits.max_rate_limit_retries
+        return self.transient, self.limits.max_transient_retries
 
 
 def _trace(response: requests.Response) -> str:
