@@ -56,14 +56,46 @@ def test_in_flight_requests_count_against_the_window() -> None:
     assert limiter.try_acquire() > 0
 
 
-def test_wait_after_rejection() -> None:
+def test_rejection_without_own_requests_waits_a_growing_share() -> None:
+    limiter = SlidingWindowLimiter(RateLimit(10, 60), clock=FakeClock())
+    assert [limiter.on_rejection() for _ in range(4)] == [6, 12, 18, 24]  # someone else holds the window
+    assert limiter.capacity == 1
+    assert take(limiter) == 0  # a success resets the streak
+    assert limiter.on_rejection() == 60
+
+
+def test_rejection_learns_our_share_and_waits_for_our_oldest_request() -> None:
     clock = FakeClock()
     limiter = SlidingWindowLimiter(RateLimit(10, 60), clock=clock)
-    assert limiter.wait_after_rejection() == 6  # someone else's quota: one slot's share
-    for _ in range(10):
+    for _ in range(4):
         take(limiter)
     clock.now += 20
-    assert limiter.wait_after_rejection() == 40  # our own full window: until the oldest leaves
+    assert limiter.on_rejection() == 40  # until our oldest leaves the window
+    assert limiter.capacity == 4  # the server let four of ours through
+    assert take(limiter) == 40
+
+
+def test_capacity_recovers_one_slot_per_clean_window() -> None:
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(RateLimit(10, 60), clock=clock)
+    for _ in range(3):
+        take(limiter)
+    limiter.on_rejection()
+    assert limiter.capacity == 3
+    clock.now += 60
+    assert limiter.capacity == 4
+    clock.now += 120
+    assert limiter.capacity == 6
+
+
+def test_a_rejected_request_does_not_take_a_slot() -> None:
+    limiter = SlidingWindowLimiter(RateLimit(1, 60), clock=FakeClock())
+    with limiter.slot() as slot:
+        slot.rejected()
+    assert limiter.delay() == 0
+    with limiter.slot():
+        pass
+    assert limiter.delay() == 60
 
 
 def test_threads_never_exceed_the_window() -> None:

@@ -253,7 +253,7 @@ class SodaCloudHook(BaseHook):
 
         limiter = self._limiter(endpoint)
         try:
-            with limiter.slot():
+            with limiter.slot() as slot:
                 response = self.get_conn().request(
                     endpoint.method,
                     f"{self.base_url}{path}",
@@ -262,6 +262,8 @@ class SodaCloudHook(BaseHook):
                     timeout=self.settings.timeout,
                     allow_redirects=False,
                 )
+                if response.status_code == 429:
+                    slot.rejected()
         except (requests.ConnectionError, requests.Timeout) as err:
             raise _Retryable(
                 "transient",
@@ -292,7 +294,8 @@ class SodaCloudHook(BaseHook):
             )
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            delay = retry_after if retry_after is not None else limiter.wait_after_rejection()
+            learned = limiter.on_rejection()  # adapts our share of the window either way
+            delay = retry_after if retry_after is not None else learned
             source = "Retry-After" if retry_after is not None else "no Retry-After"
             raise _Retryable(
                 "rate_limit",
