@@ -102,3 +102,13 @@ def api_error_class(status_code: int) -> type[SodaCloudAPIError]:
     if status_code >= 500:
         return SodaCloudServerError
     return _BY_STATUS.get(status_code, SodaCloudAPIError)
+
+
+class SodaCloudBulkUpdateError(SodaCloudError):
+    """Some updates of a bulk run failed, at least one of them in a way a retry may fix."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

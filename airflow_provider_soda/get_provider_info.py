@@ -37,6 +37,12 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "notifications": ["airflow_provider_soda.notifications.incidents.SodaCloudIncidentNotifier"],
         "extra-links": ["airflow_provider_soda.links.incidents.SodaCloudIncidentLink"],
+        "triggers": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_provider_soda.triggers.rate_limit"],
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "soda_cloud",

@@ -7,6 +7,7 @@ import, before any test module imports Airflow.
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -25,6 +26,8 @@ DAGS_FOLDER = _HOME / "dags"
 DAGS_FOLDER.mkdir()
 for _source in [*(ROOT / "example_dags").glob("*.py"), *(ROOT / "tests" / "dags").glob("*.py")]:
     shutil.copy(_source, DAGS_FOLDER / _source.name)
+# INFO, so that tests can read what operators log (deferrals, retries); pytest shows it only on failure.
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 configure_airflow_home(_HOME, DAGS_FOLDER)
 atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 

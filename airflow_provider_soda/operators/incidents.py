@@ -1,23 +1,125 @@
-"""Operators that change Soda Cloud incidents."""
+"""Operators that change Soda Cloud incidents.
+
+Both operators pace requests through the hook. With ``deferrable=True`` a rate-limit wait longer
+than ``defer_after_seconds`` is spent in the triggerer, so no worker slot is held while Soda
+Cloud's window refills; the task then resumes where it stopped.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_soda.exceptions import SodaCloudError
+from airflow_provider_soda.endpoints import UPDATE_INCIDENT
+from airflow_provider_soda.exceptions import SodaCloudBulkUpdateError, SodaCloudError, SodaCloudRateLimitError
+from airflow_provider_soda.hooks.retry import RetryLimits
 from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
 from airflow_provider_soda.links.incidents import INCIDENT_URL_XCOM_KEY, SodaCloudIncidentLink
+from airflow_provider_soda.models import Incident, IncidentUpdate
+from airflow_provider_soda.retry_policy import default_retry_policy
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+#: Rate-limit waits longer than this are spent in the triggerer when ``deferrable=True``.
+DEFAULT_DEFER_AFTER_SECONDS = 5.0
+#: A task try defers at most this often; after that it waits in the worker like a blocking one.
+MAX_DEFERRALS = 50
 
-class UpdateIncidentOperator(BaseOperator):
+_FIELDS = ("status", "severity", "title", "description", "resolution_notes")
+
+
+class _IncidentOperatorBase(BaseOperator):
+    """What both operators share: the update fields, the hook, and waiting for the rate limit."""
+
+    template_fields: Sequence[str] = (*_FIELDS, "soda_cloud_conn_id")
+    ui_color = "#e6f4ea"
+
+    def __init__(
+        self,
+        *,
+        status: str | None = None,
+        severity: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        resolution_notes: str | None = None,
+        soda_cloud_conn_id: str = SodaCloudHook.default_conn_name,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        defer_after_seconds: float = DEFAULT_DEFER_AFTER_SECONDS,
+        **kwargs: Any,
+    ) -> None:
+        if "retry_policy" not in kwargs and (policy := default_retry_policy()) is not None:
+            kwargs["retry_policy"] = policy
+        super().__init__(**kwargs)
+        self.status = status
+        self.severity = severity
+        self.title = title
+        self.description = description
+        self.resolution_notes = resolution_notes
+        self.soda_cloud_conn_id = soda_cloud_conn_id
+        self.deferrable = deferrable
+        self.defer_after_seconds = defer_after_seconds
+
+    @cached_property
+    def hook(self) -> SodaCloudHook:
+        # When deferrable, the hook only sleeps through short 429 waits; longer ones come back as
+        # SodaCloudRateLimitError(retry_after=...) and are spent in the triggerer instead.
+        limits = RetryLimits(max_wait=self.defer_after_seconds) if self.deferrable else None
+        return SodaCloudHook(soda_cloud_conn_id=self.soda_cloud_conn_id, retry_limits=limits)
+
+    def _common_fields(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _FIELDS}
+
+    def _apply(
+        self, incident_id: str, update: IncidentUpdate, *, deferrals: int, resume: dict[str, Any]
+    ) -> Incident:
+        """Apply one update. A long rate-limit wait defers the task; it resumes in ``execute_after_wait``."""
+        can_defer = self.deferrable and deferrals < MAX_DEFERRALS
+        if can_defer:
+            wait = self.hook.seconds_until_slot(UPDATE_INCIDENT.bucket)
+            if wait > self.defer_after_seconds:
+                self._defer(wait, deferrals, resume)
+        try:
+            return self.hook.apply_update(incident_id, update)
+        except SodaCloudRateLimitError as err:
+            if can_defer and err.retry_after:
+                self._defer(err.retry_after, deferrals, resume)
+            raise
+
+    def _defer(self, seconds: float, deferrals: int, resume: dict[str, Any]) -> None:
+        from airflow_provider_soda.triggers.rate_limit import SodaCloudRateLimitTrigger
+
+        self.log.info(
+            "Waiting %.1f s for Soda Cloud's rate limit in the triggerer (deferral %d); the worker slot "
+            "is free meanwhile.",
+            seconds,
+            deferrals + 1,
+        )
+        self.defer(
+            trigger=SodaCloudRateLimitTrigger(
+                moment=datetime.now(timezone.utc) + timedelta(seconds=seconds),
+                progress={**resume, "deferrals": deferrals + 1},
+            ),
+            method_name="execute_after_wait",
+        )
+
+    def execute(self, context: Context) -> Any:
+        return self._run(context)
+
+    def execute_after_wait(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after a deferral with the progress the trigger carried through."""
+        return self._run(context, **(event or {}).get("progress", {}))
+
+    def _run(self, context: Context, deferrals: int = 0, **progress: Any) -> Any:
+        raise NotImplementedError
+
+
+class UpdateIncidentOperator(_IncidentOperatorBase):
     """Update the status, severity, title, description or resolution notes of one Soda Cloud incident.
 
     Only the fields given are changed. Values are validated after templates are rendered, so
@@ -27,7 +129,8 @@ class UpdateIncidentOperator(BaseOperator):
 
     The updated incident is returned (and so pushed to XCom) as a dict with snake_case keys,
     including ``cloud_url``, the incident's page in Soda Cloud, which the task's
-    "Soda Cloud incident" extra link opens.
+    "Soda Cloud incident" extra link opens. To update many incidents, map this operator
+    (``.partial(...).expand(incident_id=[...])``) or use :class:`UpdateIncidentsOperator`.
 
     :param incident_id: id of the incident (templated).
     :param status: ``reported``, ``investigating``, ``fixing`` or ``resolved`` (templated).
@@ -36,56 +139,23 @@ class UpdateIncidentOperator(BaseOperator):
     :param description: new description (templated).
     :param resolution_notes: how the incident was resolved (templated).
     :param soda_cloud_conn_id: Airflow connection of type ``soda_cloud`` (templated).
+    :param deferrable: spend long rate-limit waits in the triggerer; defaults to Airflow's
+        ``[operators] default_deferrable``.
+    :param defer_after_seconds: only waits longer than this are deferred (default 5 s).
     """
 
-    template_fields: Sequence[str] = (
-        "incident_id",
-        "status",
-        "severity",
-        "title",
-        "description",
-        "resolution_notes",
-        "soda_cloud_conn_id",
-    )
+    template_fields: Sequence[str] = ("incident_id", *_IncidentOperatorBase.template_fields)
     template_fields_renderers = {"description": "md", "resolution_notes": "md"}
-    ui_color = "#e6f4ea"
     operator_extra_links = (SodaCloudIncidentLink(),)
 
-    def __init__(
-        self,
-        *,
-        incident_id: str,
-        status: str | None = None,
-        severity: str | None = None,
-        title: str | None = None,
-        description: str | None = None,
-        resolution_notes: str | None = None,
-        soda_cloud_conn_id: str = SodaCloudHook.default_conn_name,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, incident_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.incident_id = incident_id
-        self.status = status
-        self.severity = severity
-        self.title = title
-        self.description = description
-        self.resolution_notes = resolution_notes
-        self.soda_cloud_conn_id = soda_cloud_conn_id
 
-    @cached_property
-    def hook(self) -> SodaCloudHook:
-        return SodaCloudHook(soda_cloud_conn_id=self.soda_cloud_conn_id)
-
-    def execute(self, context: Context) -> dict[str, Any]:
+    def _run(self, context: Context, deferrals: int = 0, **_: Any) -> dict[str, Any]:
         try:
-            incident = self.hook.update_incident(
-                self.incident_id,
-                status=self.status,
-                severity=self.severity,
-                title=self.title,
-                description=self.description,
-                resolution_notes=self.resolution_notes,
-            )
+            update = IncidentUpdate.build(**self._common_fields())
+            incident = self._apply(self.incident_id, update, deferrals=deferrals, resume={})
         except SodaCloudError as err:
             if err.retryable:
                 raise
@@ -95,3 +165,109 @@ class UpdateIncidentOperator(BaseOperator):
         if incident.cloud_url:
             context["ti"].xcom_push(key=INCIDENT_URL_XCOM_KEY, value=incident.cloud_url)
         return incident.to_xcom()
+
+
+class UpdateIncidentsOperator(_IncidentOperatorBase):
+    """Apply updates to many Soda Cloud incidents in one task, at the full rate Soda Cloud allows.
+
+    Give either ``incident_ids`` (every incident gets the same fields) or ``updates``, a list of
+    dicts with an ``incident_id`` and the fields for that incident (the operator-level fields
+    are their defaults). Every update is validated before the first request.
+
+    Incidents are updated in order. With ``deferrable=True`` the task waits for the rate-limit
+    window in the triggerer and resumes at the next incident: none is sent twice or skipped.
+    A retried task starts again from the first incident (updates are idempotent), so it may
+    re-apply updates that already landed but never skips one.
+
+    One failing incident (e.g. a 404) does not stop the others; the task fails at the end with a
+    summary, at once if no failure can pass by retrying, otherwise through its Airflow retries.
+    The per-incident outcomes (``incident_id``, ``ok``, ``status``, ``cloud_url``, ``error``,
+    ``status_code``) are pushed to XCom under ``incident_results`` and returned on success.
+
+    When to use which: map :class:`UpdateIncidentOperator` when each incident deserves its own
+    task (own log, retries and link); use this operator for tens to thousands of incidents, where
+    one task paces all requests through one limiter and frees its worker slot between windows.
+    """
+
+    template_fields: Sequence[str] = ("incident_ids", "updates", *_IncidentOperatorBase.template_fields)
+
+    def __init__(
+        self,
+        *,
+        incident_ids: list[str] | None = None,
+        updates: list[dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (incident_ids is None) == (updates is None):
+            raise ValueError("UpdateIncidentsOperator needs exactly one of incident_ids or updates.")
+        self.incident_ids = incident_ids
+        self.updates = updates
+
+    def _plan(self) -> list[tuple[str, IncidentUpdate]]:
+        """Every (incident id, validated update), or AirflowFailException listing all problems."""
+        common = self._common_fields()
+        entries = (
+            [{"incident_id": i} for i in self.incident_ids or []] if self.updates is None else self.updates
+        )
+        if not isinstance(entries, list):
+            raise AirflowFailException(f"updates must be a list of dicts, got {type(entries).__name__}.")
+        plan, problems = [], []
+        for position, entry in enumerate(entries):
+            if not isinstance(entry, dict) or "incident_id" not in entry:
+                problems.append(f"#{position}: needs a dict with an 'incident_id', got {entry!r}")
+                continue
+            fields = {**common, **{k: v for k, v in entry.items() if k != "incident_id"}}
+            try:
+                plan.append((entry["incident_id"], IncidentUpdate.build(**fields)))
+            except SodaCloudError as err:
+                problems.append(f"#{position} ({entry['incident_id']!r}): {err}")
+        if problems:
+            raise AirflowFailException("Nothing was sent; invalid updates: " + "; ".join(problems))
+        return plan
+
+    def _run(self, context: Context, deferrals: int = 0, **progress: Any) -> list[dict[str, Any]]:
+        plan = self._plan()
+        start: int = progress.get("start", 0)
+        results: list[dict[str, Any]] = list(progress.get("results") or [])
+        try:
+            for index in range(start, len(plan)):
+                incident_id, update = plan[index]
+                resume = {"start": index, "results": results}
+                try:
+                    incident = self._apply(incident_id, update, deferrals=deferrals, resume=resume)
+                except SodaCloudError as err:
+                    self.log.error("Incident %r was not updated: %s", incident_id, err)
+                    results.append(_outcome(incident_id, error=err))
+                else:
+                    results.append(_outcome(incident_id, incident=incident))
+        finally:
+            self.hook.close()
+        context["ti"].xcom_push(key="incident_results", value=results)
+        failed = [r for r in results if not r["ok"]]
+        self.log.info("Updated %d of %d Soda Cloud incidents.", len(results) - len(failed), len(results))
+        if failed:
+            retryable = any(r["retryable"] for r in failed)
+            summary = f"{len(failed)} of {len(results)} Soda Cloud incident updates failed: " + "; ".join(
+                f"{r['incident_id']!r}: {r['error']}" for r in failed[:10]
+            )
+            if not retryable:
+                raise AirflowFailException(summary)
+            retry_after = max((r["retry_after"] or 0 for r in failed), default=0) or None
+            raise SodaCloudBulkUpdateError(summary, retry_after=retry_after)
+        return results
+
+
+def _outcome(
+    incident_id: str, *, incident: Incident | None = None, error: SodaCloudError | None = None
+) -> dict[str, Any]:
+    return {
+        "incident_id": incident_id,
+        "ok": error is None,
+        "status": incident.status_value if incident else None,
+        "cloud_url": incident.cloud_url if incident else None,
+        "error": str(error) if error else None,
+        "status_code": getattr(error, "status_code", None),
+        "retryable": bool(error and error.retryable),
+        "retry_after": getattr(error, "retry_after", None),
+    }

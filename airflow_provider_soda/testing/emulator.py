@@ -77,7 +77,8 @@ class Fault:
 
     ``status`` answers with that status (body: an ``ErrorResponse`` unless ``body`` is given),
     ``delay`` waits that many seconds first, ``drop`` closes the connection without an answer.
-    ``endpoint`` limits the fault to one bucket (``update_incident``, ``test_login``, ...).
+    ``endpoint`` limits the fault to one bucket (``update_incident``, ``test_login``, ...) and
+    ``incident_id`` to the updates of one incident.
     """
 
     status: int | None = None
@@ -87,6 +88,7 @@ class Fault:
     headers: Mapping[str, str] = field(default_factory=dict)
     times: int = 1
     endpoint: str | None = None
+    incident_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -241,14 +243,15 @@ class SodaCloudEmulator:
 
     # -- request handling (called from server threads) -------------------------------------------
 
-    def _take_fault(self, endpoint: str | None) -> Fault | None:
+    def _take_fault(self, endpoint: str | None, incident_id: str | None) -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.endpoint is None or fault.endpoint == endpoint:
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self._faults.remove(fault)
-                    return fault
+                if fault.endpoint not in (None, endpoint) or fault.incident_id not in (None, incident_id):
+                    continue
+                fault.times -= 1
+                if fault.times <= 0:
+                    self._faults.remove(fault)
+                return fault
         return None
 
     def _authenticate(self, headers: Any) -> str | None:
@@ -419,7 +422,7 @@ class _Handler(BaseHTTPRequestHandler):
                     )
                 )
 
-        fault = em._take_fault(endpoint)
+        fault = em._take_fault(endpoint, incident_id)
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
