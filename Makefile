@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck unit emulator clean
+.PHONY: demo test lint typecheck unit bench emulator clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest
+
+## bench: rate-limit, overhead and parse-cost benchmark (about a minute; prints the README figures)
+bench: $(STAMP)
+	$(BIN)/python bench/rate_limits.py
 
 ## emulator: serve the offline Soda Cloud on http://127.0.0.1:8765 until Ctrl-C
 emulator: $(STAMP)

@@ -380,6 +380,9 @@ def _route(method: str, raw_path: str) -> tuple[str | None, str | None]:
 class _Handler(BaseHTTPRequestHandler):
     emulator: SodaCloudEmulator
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, the second waits ~40 ms for the
+    # client's delayed ACK on every kept-alive request.
+    disable_nagle_algorithm = True
     server_version = "SodaCloudEmulator"
 
     def log_message(self, format: str, *args: Any) -> None:

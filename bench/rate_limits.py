@@ -1,0 +1,308 @@
+"""Benchmark: incident updates at Soda Cloud's rate limit, against the emulator on loopback.
+
+Prints one table of figures and their ratio to the reference (the physical minimum, a raw
+requests call, plain ``airflow.sdk`` imports). Run with ``make bench``. The window is compressed
+to 10 requests per 2 s so that a run takes about a minute; the ratios are what carry over to
+Soda Cloud's real 10 per 60 s.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import requests
+import tenacity
+
+from airflow_provider_soda.endpoints import RateLimit
+from airflow_provider_soda.testing import SodaCloudEmulator
+
+N = 50
+LIMIT = RateLimit(10, 2.0)
+OVERHEAD_CALLS = 500
+
+
+def physical_minimum(n: int, per_window: int, period: float) -> float:
+    """Seconds from the first to the last request when ``per_window`` fit in each window."""
+    return (math.ceil(n / per_window) - 1) * period
+
+
+def new_emulator() -> SodaCloudEmulator:
+    emulator = SodaCloudEmulator(rate_limits={"update_incident": LIMIT}).start()
+    for number in range(N):
+        emulator.add_incident({"id": f"bench-{number:03d}", "severity": "major", "description": "d"})
+    return emulator
+
+
+def use_connection(emulator: SodaCloudEmulator, limit: RateLimit = LIMIT) -> None:
+    extra = {"rate_limits": {"update_incident": {"requests": limit.requests, "period": limit.period}}}
+    os.environ["AIRFLOW_CONN_SODA_CLOUD_DEFAULT"] = emulator.airflow_connection(**extra)
+
+
+def count_429(emulator: SodaCloudEmulator, auth: str | None = None) -> int:
+    return sum(
+        1
+        for r in emulator.requests_to("update_incident")
+        if r.status == 429 and (auth is None or r.auth == auth)
+    )
+
+
+class _TI:
+    """The one piece of task context the operator touches (XCom push), for running it outside Airflow."""
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed = (key, value)
+
+
+def run_bulk_operator(ids: list[str]) -> tuple[float, float]:
+    """UpdateIncidentsOperator(deferrable=True), its deferrals served the way a triggerer would.
+
+    Returns (wall seconds, seconds a worker slot was held: time inside execute/resume).
+    """
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from airflow_provider_soda.operators.incidents import UpdateIncidentsOperator
+
+    operator = UpdateIncidentsOperator(
+        task_id="bulk", incident_ids=ids, status="resolved", deferrable=True, defer_after_seconds=0.05
+    )
+    context: Any = {"ti": _TI()}
+    held = 0.0
+    start = time.perf_counter()
+    call, kwargs = operator.execute, {}
+    while True:
+        entered = time.perf_counter()
+        try:
+            call(context, **kwargs)
+            held += time.perf_counter() - entered
+            break
+        except TaskDeferred as deferred:
+            held += time.perf_counter() - entered
+            trigger = deferred.trigger
+            delay = (trigger.moment - time_now()).total_seconds()  # type: ignore[attr-defined]
+            time.sleep(max(0.0, delay))  # the triggerer's wait: no worker slot
+            call = getattr(operator, deferred.method_name)
+            kwargs = {"event": {"progress": trigger.progress}}  # type: ignore[attr-defined]
+    return time.perf_counter() - start, held
+
+
+def time_now() -> Any:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
+
+
+def run_fixed_delay_loop(emulator: SodaCloudEmulator, ids: list[str], delay: float) -> float:
+    """What an HttpOperator user gets: post, and on 429 sleep a fixed delay and try again."""
+    session = requests.Session()
+    session.auth = (emulator.api_key_id, emulator.api_key_secret)
+    start = time.perf_counter()
+    for incident_id in ids:
+        while (
+            session.post(
+                f"{emulator.url}/api/v1/incidents/{incident_id}", json={"status": "resolved"}
+            ).status_code
+            == 429
+        ):
+            time.sleep(delay)
+    return time.perf_counter() - start
+
+
+def run_tenacity_loop(emulator: SodaCloudEmulator, ids: list[str]) -> float:
+    """Exponential backoff with jitter that knows nothing of the window."""
+    session = requests.Session()
+    session.auth = (emulator.api_key_id, emulator.api_key_secret)
+
+    @tenacity.retry(
+        retry=tenacity.retry_if_result(lambda status: status == 429),
+        wait=tenacity.wait_random_exponential(multiplier=0.1, max=LIMIT.period),
+        stop=tenacity.stop_after_attempt(50),
+    )
+    def post(incident_id: str) -> int:
+        return session.post(
+            f"{emulator.url}/api/v1/incidents/{incident_id}", json={"status": "resolved"}
+        ).status_code
+
+    start = time.perf_counter()
+    for incident_id in ids:
+        post(incident_id)
+    return time.perf_counter() - start
+
+
+def alone() -> list[tuple[str, int, float, float, int, float]]:
+    rows = []
+    ids = [f"bench-{n:03d}" for n in range(N)]
+    minimum = physical_minimum(N, LIMIT.requests, LIMIT.period)
+
+    emulator = new_emulator()
+    use_connection(emulator)
+    wall, held = run_bulk_operator(ids)
+    rows.append(
+        ("provider: UpdateIncidentsOperator (deferrable)", N, wall, wall / minimum, count_429(emulator), held)
+    )
+    emulator.stop()
+
+    emulator = new_emulator()
+    use_connection(emulator)
+    from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
+
+    hook = SodaCloudHook()
+    start = time.perf_counter()
+    for incident_id in ids:
+        hook.update_incident(incident_id, status="resolved")
+    wall = time.perf_counter() - start
+    rows.append(
+        ("provider: SodaCloudHook loop (blocking)", N, wall, wall / minimum, count_429(emulator), wall)
+    )
+    emulator.stop()
+
+    emulator = new_emulator()
+    wall = run_fixed_delay_loop(emulator, ids, delay=LIMIT.period / 4)
+    rows.append(
+        ("requests loop, fixed 0.5 s delay on 429", N, wall, wall / minimum, count_429(emulator), wall)
+    )
+    emulator.stop()
+
+    emulator = new_emulator()
+    wall = run_tenacity_loop(emulator, ids)
+    rows.append(
+        ("tenacity exponential backoff (ignores window)", N, wall, wall / minimum, count_429(emulator), wall)
+    )
+    emulator.stop()
+    return rows
+
+
+def contended() -> tuple[float, float, float, int]:
+    """A second client with the same key sends half a window's worth at the start of every window."""
+    from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
+
+    emulator = new_emulator()
+    emulator.add_incident({"id": "other-client"})
+    use_connection(emulator)
+    stop = threading.Event()
+
+    def other_client() -> None:
+        session = requests.Session()
+        session.auth = (emulator.api_key_id, emulator.api_key_secret)
+        session.headers["User-Agent"] = "other-client"
+        while not stop.is_set():
+            for _ in range(LIMIT.requests // 2):
+                session.post(f"{emulator.url}/api/v1/incidents/other-client", json={})
+            stop.wait(LIMIT.period)
+
+    thread = threading.Thread(target=other_client, daemon=True)
+    thread.start()
+    time.sleep(0.05)
+    hook = SodaCloudHook()
+    start = time.perf_counter()
+    for number in range(N):
+        hook.update_incident(f"bench-{number:03d}", status="resolved")
+    wall = time.perf_counter() - start
+    stop.set()
+    thread.join()
+    ours = [r for r in emulator.requests_to("update_incident") if r.user_agent != "other-client"]
+    rejected = sum(1 for r in ours if r.status == 429)
+    emulator.stop()
+    windows = max(1.0, wall / LIMIT.period)
+    minimum = physical_minimum(N, LIMIT.requests - LIMIT.requests // 2, LIMIT.period)
+    return wall, wall / minimum, rejected / windows, rejected
+
+
+def overhead() -> tuple[float, float, float]:
+    """Median seconds per call: hook.update_incident vs a raw requests.Session.post, limits off."""
+    from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
+
+    emulator = SodaCloudEmulator(enforce_rate_limits=False).start()
+    incident_id = emulator.incident_ids()[0]
+    use_connection(emulator, RateLimit(10**9, 1.0))
+    hook = SodaCloudHook()
+    session = requests.Session()
+    session.auth = (emulator.api_key_id, emulator.api_key_secret)
+    url = f"{emulator.url}/api/v1/incidents/{incident_id}"
+
+    def hook_call() -> None:
+        hook.update_incident(incident_id, status="fixing")
+
+    def raw_call() -> None:
+        session.post(url, json={"status": "fixing"}, timeout=30).json()
+
+    samples: dict[str, list[float]] = {"hook": [], "raw": []}
+    for _ in range(20):  # warm up both
+        hook_call()
+        raw_call()
+    for _ in range(OVERHEAD_CALLS):  # interleaved, so both see the same machine load
+        for name, call in (("hook", hook_call), ("raw", raw_call)):
+            started = time.perf_counter()
+            call()
+            samples[name].append(time.perf_counter() - started)
+    emulator.stop()
+    hook_median, raw_median = statistics.median(samples["hook"]), statistics.median(samples["raw"])
+    return hook_median, raw_median, hook_median / raw_median
+
+
+BASE = "from airflow.sdk import DAG, BaseOperator, BaseHook, BaseNotifier"
+PROVIDER = "import airflow_provider_soda.operators.incidents, airflow_provider_soda.notifications.incidents"
+
+
+def parse_cost(runs: int = 7) -> tuple[float, float]:
+    """Best-of-N ms added by the DAG-facing modules on top of the airflow.sdk imports (-X importtime)."""
+    best_total = best_base = float("inf")
+    for _ in range(runs):
+        code = f"{BASE}; import sys; sys.stderr.write('--MARK--\\n'); {PROVIDER}"
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, check=True
+        )
+        before, _, after = result.stderr.partition("--MARK--\n")
+        best_total = min(best_total, _top_level_cumulative_us(after) / 1000)
+        best_base = min(best_base, _top_level_cumulative_us(before) / 1000)
+    return best_total, best_base
+
+
+def _top_level_cumulative_us(importtime_output: str) -> int:
+    total = 0
+    for line in importtime_output.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, cumulative, name = line.split("|", 2)
+        if not name.startswith(" ") or name.startswith("  "):  # nested imports are inside their parent
+            continue
+        total += int(cumulative)
+    return total
+
+
+def main() -> None:
+    print(
+        f"Soda Cloud emulator on loopback, update window compressed to {LIMIT.requests} per {LIMIT.period:g} s, N = {N}"
+    )
+    print(f"physical minimum alone: {physical_minimum(N, LIMIT.requests, LIMIT.period):.1f} s\n")
+    header = f"{'path':48} {'updated':>7} {'wall s':>7} {'/ min':>6} {'429s':>5} {'slot held s':>11}"
+    print(header)
+    print("-" * len(header))
+    for name, updated, wall, ratio, rejected, held in alone():
+        print(f"{name:48} {updated:7d} {wall:7.2f} {ratio:6.3f} {rejected:5d} {held:11.2f}")
+
+    wall, ratio, per_window, rejected = contended()
+    print(
+        f"\ncontended (another client uses half of every window): wall {wall:.2f} s, "
+        f"{ratio:.3f} x its physical minimum, {rejected} 429s = {per_window:.2f} per window"
+    )
+    hook_median, raw_median, ratio = overhead()
+    print(
+        f"per-call overhead, limits off (median of {OVERHEAD_CALLS}): hook.update_incident "
+        f"{hook_median * 1000:.3f} ms vs raw requests.Session.post {raw_median * 1000:.3f} ms = {ratio:.2f}x"
+    )
+    provider_ms, base_ms = parse_cost()
+    print(
+        f"DAG-parse cost (-X importtime, best of 7): operators + notifiers add {provider_ms:.1f} ms "
+        f"on top of airflow.sdk's {base_ms:.1f} ms ({provider_ms / base_ms:.2f}x of it)"
+    )
+
+
+if __name__ == "__main__":
+    main()
