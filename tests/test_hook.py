@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from urllib.parse import quote
 
 import pytest
@@ -222,6 +223,15 @@ def test_429_with_retry_after_waits_and_succeeds(
     first, second = soda_cloud_emulator.requests
     assert (first.status, second.status) == (429, 200)
     assert second.at - first.at >= 0.2
+
+
+def test_429_with_an_http_date_retry_after(hook: SodaCloudHook, soda_cloud_emulator: SodaCloudEmulator) -> None:
+    when = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 2))
+    soda_cloud_emulator.inject(Fault(status=429, headers={"Retry-After": when}))
+    hook.update_incident(DEMO_INCIDENT_ID, status="fixing")
+    first, second = soda_cloud_emulator.requests
+    assert (first.status, second.status) == (429, 200)
+    assert 0.5 <= second.at - first.at <= 3  # the date has one-second resolution
 
 
 def test_429_without_retry_after_waits_for_the_window(
