@@ -225,7 +225,9 @@ def test_429_with_retry_after_waits_and_succeeds(
     assert second.at - first.at >= 0.2
 
 
-def test_429_with_an_http_date_retry_after(hook: SodaCloudHook, soda_cloud_emulator: SodaCloudEmulator) -> None:
+def test_429_with_an_http_date_retry_after(
+    hook: SodaCloudHook, soda_cloud_emulator: SodaCloudEmulator
+) -> None:
     when = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 2))
     soda_cloud_emulator.inject(Fault(status=429, headers={"Retry-After": when}))
     hook.update_incident(DEMO_INCIDENT_ID, status="fixing")
