@@ -290,14 +290,14 @@ def test_redirects_are_not_followed(hook: SodaCloudHook, soda_cloud_emulator: So
     assert len(soda_cloud_emulator.requests) == 1
 
 
-def test_html_instead_of_json_is_reported(
+def test_html_instead_of_json_is_retried_then_reported(
     hook: SodaCloudHook, soda_cloud_emulator: SodaCloudEmulator
 ) -> None:
-    soda_cloud_emulator.inject(
-        Fault(status=200, body="<html>proxy login</html>", headers={"Content-Type": "text/html"})
-    )
+    page = Fault(status=200, body="<html>proxy login</html>", headers={"Content-Type": "text/html"}, times=10)
+    soda_cloud_emulator.inject(page)
     with pytest.raises(SodaCloudResponseError, match="no valid JSON"):
         hook.update_incident(DEMO_INCIDENT_ID, status="fixing")
+    assert len(soda_cloud_emulator.requests) == 1 + FAST.max_transient_retries
 
 
 def test_get_incident(hook: SodaCloudHook, soda_cloud_emulator: SodaCloudEmulator) -> None:

@@ -145,7 +145,7 @@ class SodaCloudHook(BaseHook):
         body = self._call(
             UPDATE_INCIDENT, path, json=update.to_payload(), subject=f"update of incident {incident_id!r}"
         )
-        incident = _parse(Incident, body, f"update of incident {incident_id!r}")
+        incident = _parse(Incident, body, f"update of incident {incident_id!r}", self.base_url)
         self.log.info(
             "Soda Cloud incident #%s %r is now %s: %s",
             incident.number if incident.number is not None else "?",
@@ -162,7 +162,7 @@ class SodaCloudHook(BaseHook):
         body = self._call(
             LIST_INCIDENTS, LIST_INCIDENTS.path, params={"incidentIds": incident_id}, subject=subject
         )
-        for incident in _parse(IncidentPage, body, subject).content:
+        for incident in _parse(IncidentPage, body, subject, self.base_url).content:
             if incident.id == incident_id:
                 return incident
         raise SodaCloudNotFoundError(
@@ -176,7 +176,7 @@ class SodaCloudHook(BaseHook):
         """Check the credentials with ``GET /api/v1/test-login``; used by the UI's Test button."""
         try:
             body = self._call(TEST_LOGIN, TEST_LOGIN.path, subject="credentials check")
-            login = _parse(TestLogin, body, "credentials check")
+            login = _parse(TestLogin, body, "credentials check", self.base_url)
         except SodaCloudError as err:
             return False, str(err)
         except Exception as err:  # the UI must get an answer, whatever went wrong
@@ -264,7 +264,7 @@ class SodaCloudHook(BaseHook):
                 )
                 if response.status_code == 429:
                     slot.rejected()
-        except (requests.ConnectionError, requests.Timeout) as err:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
             raise _Retryable(
                 "transient",
                 f"{type(err).__name__}",
@@ -280,10 +280,16 @@ class SodaCloudHook(BaseHook):
             try:
                 return response.json()
             except ValueError:
-                raise SodaCloudResponseError(
-                    f"Soda Cloud at {self.base_url} answered the {subject} with HTTP {status} but no "
-                    f"valid JSON ({response.headers.get('Content-Type', 'no content type')}). A proxy "
-                    f"may be in the way; check the connection's host.{_trace(response)}"
+                # Cut short or replaced by a proxy page: the update is idempotent, so try again.
+                raise _Retryable(
+                    "transient",
+                    f"HTTP {status} without valid JSON",
+                    SodaCloudResponseError(
+                        f"Soda Cloud at {self.base_url} answered the {subject} with HTTP {status} but no "
+                        f"valid JSON ({response.headers.get('Content-Type', 'no content type')}), retries "
+                        f"included. A proxy may be in the way; check the connection's host.{_trace(response)}"
+                    ),
+                    trace=_trace(response),
                 ) from None
         if 300 <= status < 400:
             raise SodaCloudConfigError(
@@ -464,13 +470,13 @@ def _trace(response: requests.Response) -> str:
     return f" [Soda trace id: {trace_id}]" if trace_id else ""
 
 
-def _parse(model: type[_M], body: Any, subject: str) -> _M:
+def _parse(model: type[_M], body: Any, subject: str, base_url: str) -> _M:
     from pydantic import ValidationError
 
     try:
         return model.model_validate(body)
     except ValidationError as err:
         raise SodaCloudResponseError(
-            f"Soda Cloud answered the {subject} with JSON of an unexpected shape: "
+            f"Soda Cloud at {base_url} answered the {subject} with JSON of an unexpected shape: "
             f"{err.error_count()} problem(s), first: {err.errors()[0]['msg']}."
         ) from None

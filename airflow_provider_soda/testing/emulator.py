@@ -76,7 +76,8 @@ class Fault:
     """What to do instead of (or before) answering the next ``times`` matching requests.
 
     ``status`` answers with that status (body: an ``ErrorResponse`` unless ``body`` is given),
-    ``delay`` waits that many seconds first, ``drop`` closes the connection without an answer.
+    ``delay`` waits that many seconds first, ``drop`` closes the connection without an answer,
+    ``truncate`` sends the headers and half the body, then closes the connection.
     ``endpoint`` limits the fault to one bucket (``update_incident``, ``test_login``, ...) and
     ``incident_id`` to the updates of one incident.
     """
@@ -84,6 +85,7 @@ class Fault:
     status: int | None = None
     delay: float = 0.0
     drop: bool = False
+    truncate: bool = False
     body: str | bytes | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     times: int = 1
@@ -437,7 +439,7 @@ class _Handler(BaseHTTPRequestHandler):
             if fault.status is not None:
                 record(fault.status)
                 payload = fault.body if fault.body is not None else {"code": "injected", "message": "fault"}
-                self._send(fault.status, payload, dict(fault.headers))
+                self._send(fault.status, payload, dict(fault.headers), truncate=fault.truncate)
                 return
 
         if endpoint is None:
@@ -481,7 +483,9 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._send(200, html.encode(), {"Content-Type": "text/html; charset=utf-8"})
 
-    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, status: int, payload: Any, headers: dict[str, str] | None = None, *, truncate: bool = False
+    ) -> None:
         headers = dict(headers or {})
         if isinstance(payload, (bytes, str)):
             data = payload.encode() if isinstance(payload, str) else payload
@@ -495,6 +499,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
+        if truncate:
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self.wfile.write(data)
 
 
