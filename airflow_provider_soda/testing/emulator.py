@@ -305,7 +305,7 @@ class SodaCloudEmulator:
             record = self._incidents.get(incident_id)
             if record is None:
                 return 404, {"code": "not_found", "message": f"Incident {incident_id} not found"}
-            changes = dict(body)
+            changes = {k: v for k, v in body.items() if k in _UPDATE_FIELDS}
             if "title" in changes:
                 record["name"] = changes["title"]
             for key in ("description", "resolutionNotes", "status", "severity"):
@@ -324,6 +324,9 @@ class SodaCloudEmulator:
             return 400, {"code": "bad_request", "message": "page and size must be integers"}
         if page < 0 or not 1 <= size <= 1000:
             return 400, {"code": "bad_request", "message": "page must be >= 0 and size 1..1000"}
+        for name, allowed in (("status", STATUSES), ("severity", SEVERITIES)):
+            if any(value not in allowed for value in query.get(name, [])):
+                return 400, {"code": "bad_request", "message": f"{name} must be one of {', '.join(allowed)}"}
         wanted = {i for raw in query.get("incidentIds", []) for i in raw.split(",") if i}
         with self._lock:
             found = [
@@ -356,7 +359,7 @@ def _update_problem(body: Any) -> str | None:
         return "Request body must be a JSON object"
     for key, value in body.items():
         if key not in _UPDATE_FIELDS:
-            return f"Unknown field {key}"
+            continue  # the contract allows additional properties; like Soda's JSON binding, ignore them
         if not isinstance(value, str):
             return f"Field {key} must be a string"
     if "status" in body and body["status"] not in STATUSES:
@@ -379,6 +382,14 @@ def _route(method: str, raw_path: str) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _allowed_methods(raw_path: str) -> list[str]:
+    if raw_path in (TEST_LOGIN.path, LIST_INCIDENTS.path):
+        return ["GET"]
+    if raw_path.startswith(_INCIDENTS_PREFIX) and "/" not in raw_path[len(_INCIDENTS_PREFIX) :]:
+        return ["POST"]
+    return []
+
+
 class _Handler(BaseHTTPRequestHandler):
     emulator: SodaCloudEmulator
     protocol_version = "HTTP/1.1"
@@ -396,10 +407,28 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._handle("POST")
 
+    def _not_allowed(self) -> None:
+        """Any other method: 405 on our paths (with Allow), 404 elsewhere, as the contract expects."""
+        if self.command not in ("GET", "POST") and self.headers.get("Content-Length"):
+            self.rfile.read(int(self.headers["Content-Length"]))  # _handle already read GET/POST bodies
+        raw_path = self.path.partition("?")[0]
+        allowed = _allowed_methods(raw_path)
+        if allowed:
+            message = f"Method {self.command} not allowed; use {', '.join(allowed)}"
+            self._send(405, {"code": "method_not_allowed", "message": message}, {"Allow": ", ".join(allowed)})
+        else:
+            self._send(404, {"code": "not_found", "message": f"No route for {self.command} {raw_path}"})
+
+    def __getattr__(self, name: str) -> Any:
+        # http.server answers 501 to a method without a do_<METHOD>; every method is handled here.
+        if name.startswith("do_"):
+            return self._not_allowed
+        raise AttributeError(name)
+
     def _handle(self, method: str) -> None:
         em = self.emulator
         raw_path, _, raw_query = self.path.partition("?")
-        query = parse_qs(raw_query)
+        query = parse_qs(raw_query, keep_blank_values=True)
         length = int(self.headers.get("Content-Length") or 0)
         raw_body = self.rfile.read(length) if length else b""
         try:
@@ -446,8 +475,8 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "GET" and raw_path.startswith("/incidents/"):
                 record(200)
                 return self._incident_page(unquote(raw_path[len("/incidents/") :]))
-            record(404)
-            return self._send(404, {"code": "not_found", "message": f"No route for {method} {raw_path}"})
+            record(405 if _allowed_methods(raw_path) else 404)
+            return self._not_allowed()
         if who is None:
             record(401)
             return self._send(401, {"code": "unauthorized", "message": "Authentication failed"})
