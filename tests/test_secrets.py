@@ -50,7 +50,8 @@ def test_no_secret_in_task_logs_xcom_or_rendered_fields(
     assert task_instances(dag_run)["update"].state == ("success" if outcome == "success" else "failed")
     captured = capsys.readouterr()
     logs = captured.out + captured.err
-    assert "soda_test_update_incident" in logs  # the logs were captured at all
+    # the task's own log lines were captured, so their absence of secrets means something
+    assert ("is now investigating" if outcome == "success" else "HTTP 401") in logs
     for secret in (SECRET, TOKEN):
         assert secret not in logs
         assert secret not in everything_stored(dag_run)

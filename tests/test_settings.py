@@ -150,3 +150,10 @@ def test_credential_fingerprint_depends_on_the_secret_but_does_not_reveal_it(
     second = settings_for(monkeypatch, {"login": "kid", "password": "other"}).credential_fingerprint
     assert first != second
     assert "ksecret" not in first
+
+
+def test_ca_bundle_for_corporate_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_for(monkeypatch, key(verify="/etc/ssl/certs/corporate.pem"))
+    assert settings.verify == "/etc/ssl/certs/corporate.pem"
+    assert SodaCloudHook().get_conn().verify == "/etc/ssl/certs/corporate.pem"
+    assert settings_for(monkeypatch, key()).verify is True
