@@ -32,6 +32,10 @@ class IncidentSeverity(str, Enum):
     CRITICAL = "critical"
 
 
+#: The fields an update may set, by their Python names.
+UPDATE_FIELDS = ("status", "severity", "title", "description", "resolution_notes")
+
+
 def _allowed(enum: type[Enum]) -> str:
     return ", ".join(str(member.value) for member in enum)
 
@@ -61,10 +65,7 @@ class IncidentUpdate(BaseModel):
     @model_validator(mode="after")
     def _at_least_one_field(self) -> IncidentUpdate:
         if not self.model_fields_set or all(getattr(self, name) is None for name in self.model_fields_set):
-            raise ValueError(
-                "nothing to update: set at least one of status, severity, title, description, "
-                "resolution_notes"
-            )
+            raise ValueError(f"nothing to update: set at least one of {', '.join(UPDATE_FIELDS)}")
         return self
 
     @classmethod
@@ -90,9 +91,7 @@ def _describe(err: ValidationError) -> str:
         elif field == "severity" and error["type"] == "enum":
             problems.append(f"severity must be one of: {_allowed(IncidentSeverity)}")
         elif error["type"] == "extra_forbidden":
-            problems.append(
-                f"unknown field {field!r}; allowed: status, severity, title, description, resolution_notes"
-            )
+            problems.append(f"unknown field {field!r}; allowed: {', '.join(UPDATE_FIELDS)}")
         elif field == "update":
             problems.append(error["msg"].removeprefix("Value error, "))
         else:

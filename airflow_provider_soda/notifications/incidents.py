@@ -21,6 +21,7 @@ from airflow.sdk import BaseNotifier
 
 from airflow_provider_soda.exceptions import SodaCloudError
 from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
+from airflow_provider_soda.models import UPDATE_FIELDS
 from airflow_provider_soda.operators.incidents import UpdateIncidentOperator
 
 if TYPE_CHECKING:
@@ -72,13 +73,8 @@ class SodaCloudIncidentNotifier(BaseNotifier):
 
     def notify(self, context: Context) -> None:
         failed = _is_failure(context)
-        fields = {
-            "status": self.status or ("investigating" if failed else "resolved"),
-            "severity": self.severity,
-            "title": self.title,
-            "description": self.description,
-            "resolution_notes": self.resolution_notes,
-        }
+        fields = {name: getattr(self, name) for name in UPDATE_FIELDS}
+        fields["status"] = self.status or ("investigating" if failed else "resolved")
         if failed and fields["description"] is None:
             fields["description"] = _failure_text(context)
         if not failed and fields["resolution_notes"] is None and fields["status"] == "resolved":

@@ -20,7 +20,7 @@ from airflow_provider_soda.exceptions import SodaCloudBulkUpdateError, SodaCloud
 from airflow_provider_soda.hooks.retry import RetryLimits
 from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
 from airflow_provider_soda.links.incidents import INCIDENT_URL_XCOM_KEY, SodaCloudIncidentLink
-from airflow_provider_soda.models import Incident, IncidentUpdate
+from airflow_provider_soda.models import UPDATE_FIELDS, Incident, IncidentUpdate
 from airflow_provider_soda.retry_policy import default_retry_policy
 
 if TYPE_CHECKING:
@@ -31,13 +31,11 @@ DEFAULT_DEFER_AFTER_SECONDS = 5.0
 #: A task try defers at most this often; after that it waits in the worker like a blocking one.
 MAX_DEFERRALS = 50
 
-_FIELDS = ("status", "severity", "title", "description", "resolution_notes")
-
 
 class _IncidentOperatorBase(BaseOperator):
     """What both operators share: the update fields, the hook, and waiting for the rate limit."""
 
-    template_fields: Sequence[str] = (*_FIELDS, "soda_cloud_conn_id")
+    template_fields: Sequence[str] = (*UPDATE_FIELDS, "soda_cloud_conn_id")
     ui_color = "#e6f4ea"
 
     def __init__(
@@ -73,7 +71,7 @@ class _IncidentOperatorBase(BaseOperator):
         return SodaCloudHook(soda_cloud_conn_id=self.soda_cloud_conn_id, retry_limits=limits)
 
     def _common_fields(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _FIELDS}
+        return {name: getattr(self, name) for name in UPDATE_FIELDS}
 
     def _apply(
         self, incident_id: str, update: IncidentUpdate, *, deferrals: int, resume: dict[str, Any]
