@@ -312,8 +312,7 @@ def test_test_connection_names_the_organisation(
 ) -> None:
     ok, message = hook.test_connection()
     assert ok is True
-    assert "Emulated Soda Org" in message
-    assert soda_cloud_emulator.url in message
+    assert message == f"Connected to Emulated Soda Org (custom base URL {soda_cloud_emulator.url}, api key)."
     assert soda_cloud_emulator.requests[0].raw_path == "/api/v1/test-login"
 
 
@@ -323,6 +322,7 @@ def test_test_connection_reports_bad_credentials(
     use_connection(monkeypatch, soda_cloud_emulator, password="nope")
     ok, message = SodaCloudHook(retry_limits=FAST).test_connection()
     assert ok is False
+    assert message.startswith(f"Could not connect to Soda Cloud, custom base URL {soda_cloud_emulator.url}:")
     assert "HTTP 401" in message
     assert "API key ID and secret" in message
 

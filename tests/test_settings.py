@@ -157,3 +157,9 @@ def test_ca_bundle_for_corporate_proxies(monkeypatch: pytest.MonkeyPatch) -> Non
     assert settings.verify == "/etc/ssl/certs/corporate.pem"
     assert SodaCloudHook().get_conn().verify == "/etc/ssl/certs/corporate.pem"
     assert settings_for(monkeypatch, key()).verify is True
+
+
+def test_location_names_region_or_custom_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert settings_for(monkeypatch, key(region="us")).location == "region us (https://cloud.us.soda.io)"
+    custom = settings_for(monkeypatch, {**key(), "host": "https://proxy.example.com"})
+    assert custom.location == "custom base URL https://proxy.example.com"

@@ -38,6 +38,14 @@ class SodaCloudSettings:
     verify: bool | str = True
 
     @property
+    def location(self) -> str:
+        """Where requests go, as a person would say it: the region and URL, or the custom base URL."""
+        for name, url in REGIONS.items():
+            if url == self.base_url:
+                return f"region {name} ({url})"
+        return f"custom base URL {self.base_url}"
+
+    @property
     def auth_kind(self) -> str:
         return "api key" if self.key_id else "cookie token"
 

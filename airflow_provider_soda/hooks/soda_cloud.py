@@ -173,19 +173,23 @@ class SodaCloudHook(BaseHook):
         )
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check the credentials with ``GET /api/v1/test-login``; used by the UI's Test button."""
+        """Check the credentials with ``GET /api/v1/test-login``; used by the UI's Test button.
+
+        The message says which region and URL were tried, because a key used against the wrong
+        region fails with 401 exactly like a wrong key.
+        """
+        try:
+            where = self.settings.location
+        except Exception as err:  # the UI must get an answer, whatever went wrong
+            return False, f"Connection {self.soda_cloud_conn_id!r} is not usable: {err}"
         try:
             body = self._call(TEST_LOGIN, TEST_LOGIN.path, subject="credentials check")
             login = _parse(TestLogin, body, "credentials check", self.base_url)
-        except SodaCloudError as err:
-            return False, str(err)
-        except Exception as err:  # the UI must get an answer, whatever went wrong
-            return False, f"{type(err).__name__}: {err}"
+        except Exception as err:
+            reason = str(err) if isinstance(err, SodaCloudError) else f"{type(err).__name__}: {err}"
+            return False, f"Could not connect to Soda Cloud, {where}: {reason}"
         org = login.organisation_name or "(unnamed organisation)"
-        return (
-            True,
-            f"Connected to Soda Cloud organisation {org!r} at {self.base_url} ({self.settings.auth_kind}).",
-        )
+        return True, f"Connected to {org} ({where}, {self.settings.auth_kind})."
 
     # -- transport ----------------------------------------------------------------------------
 
