@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck unit bench emulator clean
+.PHONY: demo test test-compat lint typecheck unit bench emulator clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,21 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
+## test-compat: the test suite on the lowest supported Airflow (AIRFLOW_LOWEST), in .venv-compat
+AIRFLOW_LOWEST ?= 3.3.0
+COMPAT := .venv-compat
+COMPAT_STAMP := $(COMPAT)/.installed-$(AIRFLOW_LOWEST)-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+$(COMPAT_STAMP): pyproject.toml
+	test -x $(COMPAT)/bin/python || $(PYTHON) -m venv $(COMPAT)
+	$(COMPAT)/bin/python -m pip install --quiet --upgrade pip
+	$(COMPAT)/bin/python -m pip install --quiet "apache-airflow==$(AIRFLOW_LOWEST)" -e '.[dev]'
+	rm -f $(COMPAT)/.installed-* && touch $@
+
+test-compat: $(COMPAT_STAMP)
+	$(COMPAT)/bin/python -c "import airflow; print('Airflow', airflow.__version__)"
+	$(COMPAT)/bin/pytest -p no:cacheprovider
+
 ## bench: rate-limit, overhead and parse-cost benchmark (about a minute; prints the README figures)
 bench: $(STAMP)
 	$(BIN)/python bench/rate_limits.py
@@ -38,4 +53,4 @@ emulator: $(STAMP)
 	$(BIN)/python -m airflow_provider_soda.testing.emulator --port 8765
 
 clean:
-	rm -rf $(VENV) .airflow .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(COMPAT) .airflow .pytest_cache .mypy_cache .ruff_cache *.egg-info
