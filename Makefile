@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-compat lint typecheck unit bench emulator clean
+.PHONY: demo test test-compat e2e lint typecheck unit bench emulator clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,13 @@ $(COMPAT_STAMP): pyproject.toml
 test-compat: $(COMPAT_STAMP)
 	$(COMPAT)/bin/python -c "import airflow; print('Airflow', airflow.__version__)"
 	$(COMPAT)/bin/pytest -p no:cacheprovider
+
+## e2e: airflow standalone + emulator, driven through the UI in Debian's Chromium (a few minutes)
+CHROMIUM ?= /usr/bin/chromium
+e2e: $(STAMP)
+	test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	$(BIN)/python -m pip install --quiet -e '.[e2e]'
+	CHROMIUM=$(CHROMIUM) $(BIN)/python e2e/run.py
 
 ## bench: rate-limit, overhead and parse-cost benchmark (about a minute; prints the README figures)
 bench: $(STAMP)
