@@ -132,6 +132,14 @@ class ErrorBody(BaseModel):
     code: str | None = None
     message: str | None = None
 
+    @classmethod
+    def parse(cls, text: str) -> ErrorBody:
+        """Soda's error from a response body; empty when the body is not an ``ErrorResponse`` (a proxy page)."""
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError:
+            return cls()
+
 
 class TestLogin(BaseModel):
     """Answer of ``GET /api/v1/test-login``."""

@@ -64,3 +64,14 @@ def test_xcom_form_is_plain_json_with_snake_case_keys() -> None:
         "resolution_notes": "n",
         "cloud_url": None,
     }
+
+
+def test_error_body_is_read_leniently() -> None:
+    from airflow_provider_soda.models import ErrorBody
+
+    assert ErrorBody.parse(
+        '{"code": "not_found", "message": "Incident x not found", "extra": 1}'
+    ) == ErrorBody(code="not_found", message="Incident x not found")
+    assert ErrorBody.parse("<html>Bad gateway</html>") == ErrorBody()
+    assert ErrorBody.parse('{"code": 5}') == ErrorBody()
+    assert ErrorBody.parse("") == ErrorBody()

@@ -33,7 +33,7 @@ from airflow_provider_soda.exceptions import (
 from airflow_provider_soda.hooks.rate_limit import SlidingWindowLimiter, shared_limiter
 from airflow_provider_soda.hooks.retry import RETRYABLE_STATUS, RetryLimits, parse_retry_after
 from airflow_provider_soda.hooks.settings import CONN_TYPE, SodaCloudSettings
-from airflow_provider_soda.models import Incident, IncidentPage, IncidentUpdate, TestLogin
+from airflow_provider_soda.models import ErrorBody, Incident, IncidentPage, IncidentUpdate, TestLogin
 
 if TYPE_CHECKING:
     import requests
@@ -324,14 +324,8 @@ class SodaCloudHook(BaseHook):
         self, response: requests.Response, subject: str, *, retry_after: float | None = None
     ) -> SodaCloudAPIError:
         status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        code = message = None
-        if isinstance(body, dict):
-            code = body.get("code") if isinstance(body.get("code"), str) else None
-            message = body.get("message") if isinstance(body.get("message"), str) else None
+        error = ErrorBody.parse(response.text)
+        code, message = error.code, error.message
         trace_id = response.headers.get(TRACE_ID_HEADER)
         if retry_after is None:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
