@@ -65,9 +65,20 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Request timeout (seconds)",
                         "schema": {"type": ["number", "null"], "minimum": 1, "default": 30},
                     },
+                    "update_incident_requests": {
+                        "label": "Incident updates per window",
+                        "description": "How many incident updates Soda Cloud allows per window. Leave empty "
+                        "for the documented limit (10).",
+                        "schema": {"type": ["integer", "null"], "minimum": 1},
+                    },
+                    "update_incident_period": {
+                        "label": "Window length (seconds)",
+                        "description": "Length of that window. Leave empty for the documented 60 s.",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                    },
                     "rate_limits": {
-                        "label": "Rate limit overrides",
-                        "description": 'Per endpoint, e.g. {"update_incident": {"requests": 10, "period": 60}}. '
+                        "label": "Other rate limit overrides (advanced)",
+                        "description": 'Any endpoint, e.g. {"test_login": {"requests": 10, "period": 10}}. '
                         "Leave empty for Soda Cloud's documented limits.",
                         "schema": {"type": ["object", "null"]},
                     },

@@ -163,3 +163,21 @@ def test_location_names_region_or_custom_url(monkeypatch: pytest.MonkeyPatch) ->
     assert settings_for(monkeypatch, key(region="us")).location == "region us (https://cloud.us.soda.io)"
     custom = settings_for(monkeypatch, {**key(), "host": "https://proxy.example.com"})
     assert custom.location == "custom base URL https://proxy.example.com"
+
+
+def test_form_fields_for_the_update_incident_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    both = settings_for(monkeypatch, key(update_incident_requests=5, update_incident_period=30))
+    assert both.rate_limit("update_incident") == RateLimit(5, 30.0)
+    only_requests = settings_for(monkeypatch, key(update_incident_requests="4"))  # URI extras are strings
+    assert only_requests.rate_limit("update_incident") == RateLimit(4, 60.0)
+    over_json = settings_for(
+        monkeypatch,
+        key(update_incident_period=2, rate_limits={"update_incident": {"requests": 3, "period": 9}}),
+    )
+    assert over_json.rate_limit("update_incident") == RateLimit(3, 2.0)
+    with pytest.raises(SodaCloudConfigError, match=r"'update_incident_requests' = 2\.5.*whole number"):
+        settings_for(monkeypatch, key(update_incident_requests=2.5))
+    with pytest.raises(
+        SodaCloudConfigError, match=r"'update_incident_period' = -1.*positive number of seconds"
+    ):
+        settings_for(monkeypatch, key(update_incident_period=-1))

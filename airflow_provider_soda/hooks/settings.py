@@ -87,7 +87,7 @@ class SodaCloudSettings:
             key_secret=key_secret,
             token=None if key_id else token,
             timeout=_positive_number(conn_id, "timeout", _get(extra, "timeout"), DEFAULT_TIMEOUT),
-            rate_limits=_rate_limits(conn_id, _get(extra, "rate_limits")),
+            rate_limits=_rate_limits(conn_id, _get(extra, "rate_limits"), extra),
             verify=_verify(conn_id, _get(extra, "verify")),
         )
 
@@ -157,12 +157,38 @@ def _positive_number(conn_id: str, name: str, value: Any, default: float) -> flo
         number = -1.0
     if isinstance(value, bool) or not number > 0 or number == float("inf"):
         raise SodaCloudConfigError(
-            f"Connection {conn_id!r} has extra {name!r} = {value!r}; it must be a positive number of seconds."
+            f"Connection {conn_id!r} has extra {name!r} = {value!r}; it must be a positive number"
+            + (" of seconds." if name in ("timeout", "update_incident_period") else ".")
         )
     return number
 
 
-def _rate_limits(conn_id: str, value: Any) -> dict[str, RateLimit]:
+def _rate_limits(conn_id: str, value: Any, extra: Mapping[str, Any]) -> dict[str, RateLimit]:
+    """``extra.rate_limits`` (JSON, any endpoint), then the form's update-incident fields over it."""
+    limits = _json_rate_limits(conn_id, value)
+    requests, period = _get(extra, "update_incident_requests"), _get(extra, "update_incident_period")
+    if requests is not None or period is not None:
+        default = limits.get("update_incident", ENDPOINTS["update_incident"].rate_limit)
+        count = (
+            default.requests
+            if requests is None
+            else _positive_number(conn_id, "update_incident_requests", requests, 0)
+        )
+        if count != int(count):
+            raise SodaCloudConfigError(
+                f"Connection {conn_id!r} has extra 'update_incident_requests' = {requests!r}; it must be a "
+                "positive whole number."
+            )
+        seconds = (
+            default.period
+            if period is None
+            else _positive_number(conn_id, "update_incident_period", period, 0)
+        )
+        limits["update_incident"] = RateLimit(int(count), seconds)
+    return limits
+
+
+def _json_rate_limits(conn_id: str, value: Any) -> dict[str, RateLimit]:
     if value is None:
         return {}
     if isinstance(value, str):  # URI-style connections carry extras as strings
