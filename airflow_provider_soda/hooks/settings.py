@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow_provider_soda.endpoints import DEFAULT_REGION, ENDPOINTS, REGIONS, RateLimit
+from airflow_provider_soda.endpoints import DEFAULT_REGION, ENDPOINTS, REGIONS, UPDATE_INCIDENT, RateLimit
 from airflow_provider_soda.exceptions import SodaCloudConfigError
 
 if TYPE_CHECKING:
@@ -168,7 +168,7 @@ def _rate_limits(conn_id: str, value: Any, extra: Mapping[str, Any]) -> dict[str
     limits = _json_rate_limits(conn_id, value)
     requests, period = _get(extra, "update_incident_requests"), _get(extra, "update_incident_period")
     if requests is not None or period is not None:
-        default = limits.get("update_incident", ENDPOINTS["update_incident"].rate_limit)
+        default = limits.get(UPDATE_INCIDENT.bucket, UPDATE_INCIDENT.rate_limit)
         count = (
             default.requests
             if requests is None
@@ -184,7 +184,7 @@ def _rate_limits(conn_id: str, value: Any, extra: Mapping[str, Any]) -> dict[str
             if period is None
             else _positive_number(conn_id, "update_incident_period", period, 0)
         )
-        limits["update_incident"] = RateLimit(int(count), seconds)
+        limits[UPDATE_INCIDENT.bucket] = RateLimit(int(count), seconds)
     return limits
 
 

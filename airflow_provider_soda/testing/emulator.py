@@ -24,7 +24,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
-from airflow_provider_soda.endpoints import ENDPOINTS, LIST_INCIDENTS, TEST_LOGIN, TRACE_ID_HEADER, RateLimit
+from airflow_provider_soda.endpoints import (
+    ENDPOINTS,
+    LIST_INCIDENTS,
+    TEST_LOGIN,
+    TRACE_ID_HEADER,
+    UPDATE_INCIDENT,
+    RateLimit,
+)
 
 DEFAULT_API_KEY_ID = "emulator-key-id"
 DEFAULT_API_KEY_SECRET = "emulator-key-secret"
@@ -378,7 +385,7 @@ def _route(method: str, raw_path: str) -> tuple[str | None, str | None]:
     if raw_path.startswith(_INCIDENTS_PREFIX) and method == "POST":
         segment = raw_path[len(_INCIDENTS_PREFIX) :]
         if segment and "/" not in segment:
-            return "update_incident", unquote(segment)
+            return UPDATE_INCIDENT.bucket, unquote(segment)
     return None, None
 
 
@@ -488,10 +495,10 @@ class _Handler(BaseHTTPRequestHandler):
                 {"code": "too_many_requests", "message": "Rate limit exceeded"},
                 em._retry_after_header(wait),
             )
-        if endpoint == "update_incident":
+        if endpoint == UPDATE_INCIDENT.bucket:
             assert incident_id is not None
             status, payload = em._update(incident_id, body)
-        elif endpoint == "list_incidents":
+        elif endpoint == LIST_INCIDENTS.bucket:
             status, payload = em._list(query)
         else:
             status, payload = 200, {"organisationName": em.organisation_name}
