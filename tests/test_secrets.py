@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import task_instances
+from conftest import task_instances, task_logs
 
 from airflow_provider_soda.exceptions import (
     SodaCloudAuthenticationError,
@@ -48,8 +48,7 @@ def test_no_secret_in_task_logs_xcom_or_rendered_fields(
     dag_run = dag_test("soda_test_update_incident")
 
     assert task_instances(dag_run)["update"].state == ("success" if outcome == "success" else "failed")
-    captured = capsys.readouterr()
-    logs = captured.out + captured.err
+    logs = task_logs(capsys)
     # the task's own log lines were captured, so their absence of secrets means something
     assert ("is now investigating" if outcome == "success" else "HTTP 401") in logs
     for secret in (SECRET, TOKEN):

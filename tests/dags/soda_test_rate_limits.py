@@ -9,6 +9,10 @@ from airflow.sdk import DAG, Param, task
 
 from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
 from airflow_provider_soda.operators.incidents import UpdateIncidentOperator, UpdateIncidentsOperator
+from airflow_provider_soda.retry_policy import default_retry_policy
+
+# Plain Airflow retries: opt out of SodaCloudRetryPolicy where it exists (Airflow >= 3.3).
+PLAIN_RETRIES: dict[str, Any] = {"retry_policy": None} if default_retry_policy() is not None else {}
 
 DEMO = "7d3f9a52-41c6-4b8e-9a0d-2c5e6f1b8a01"
 START = datetime(2026, 1, 1)
@@ -65,7 +69,7 @@ for deferrable in (False, True):
             defer_after_seconds=0.1,
             retries=1,
             retry_delay=timedelta(0),
-            retry_policy=None,  # plain Airflow retries, immediately
+            **PLAIN_RETRIES,  # retry immediately, after retry_delay
         )
 
 with DAG(dag_id="soda_test_bulk_per_incident", schedule=None, start_date=START):
