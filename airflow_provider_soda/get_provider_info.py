@@ -1,7 +1,8 @@
 """Provider metadata read by Airflow's providers manager (entry point ``apache_airflow_provider``).
 
 The connection form is declarative (``conn-fields`` / ``ui-field-behaviour``) so the UI can draw
-it without importing the hook.
+it without importing the hook. Every Airflow release this provider supports (3.2+) draws forms from
+these keys, so the hook carries no legacy ``get_connection_form_widgets`` / ``get_ui_field_behaviour``.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_soda import __version__
+from airflow_provider_soda.endpoints import DEFAULT_REGION, REGIONS
 
 _INTEGRATION = "Soda Cloud"
 
@@ -51,9 +53,18 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": {
                     "region": {
                         "label": "Region",
-                        "description": "Where your Soda Cloud account lives: eu (cloud.soda.io) or us "
-                        "(cloud.us.soda.io). Ignored when a custom base URL is set.",
-                        "schema": {"type": ["string", "null"], "enum": ["eu", "us"], "default": "eu"},
+                        "description": "The Soda Cloud you log in to; API keys work only in their own "
+                        "region. Ignored when a custom base URL is set.",
+                        "schema": {
+                            "type": ["string", "null"],
+                            "enum": list(REGIONS),
+                            "default": DEFAULT_REGION,
+                            # The dropdown shows "US (cloud.us.soda.io)"; the stored value stays "us".
+                            "values_display": {
+                                name: f"{name.upper()} ({url.removeprefix('https://')})"
+                                for name, url in REGIONS.items()
+                            },
+                        },
                     },
                     "token": {
                         "label": "Cookie token (instead of an API key)",

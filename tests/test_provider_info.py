@@ -13,6 +13,7 @@ import airflow
 from jsonschema import Draft7Validator
 
 from airflow_provider_soda import __version__
+from airflow_provider_soda.endpoints import DEFAULT_REGION, REGIONS
 from airflow_provider_soda.get_provider_info import get_provider_info
 
 AIRFLOW_DIR = Path(airflow.__file__).parent
@@ -99,3 +100,11 @@ def test_dag_facing_modules_do_not_import_requests_or_read_connections() -> None
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_region_dropdown_names_each_regions_host() -> None:
+    (conn,) = get_provider_info()["connection-types"]
+    schema = conn["conn-fields"]["region"]["schema"]
+    assert schema["enum"] == list(REGIONS)
+    assert schema["default"] == DEFAULT_REGION
+    assert schema["values_display"] == {"eu": "EU (cloud.soda.io)", "us": "US (cloud.us.soda.io)"}
