@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-compat e2e lint typecheck unit bench emulator clean
+.PHONY: demo test test-compat e2e e2e-compat chromium lint typecheck unit bench emulator clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,12 +48,19 @@ test-compat: $(COMPAT_STAMP)
 	$(COMPAT)/bin/python -c "import airflow; print('Airflow', airflow.__version__)"
 	$(COMPAT)/bin/pytest -p no:cacheprovider
 
-## e2e: airflow standalone + emulator, driven through the UI in Debian's Chromium (a few minutes)
+## e2e: airflow standalone + emulator, driven through the UI in Debian's Chromium (about a minute)
 CHROMIUM ?= /usr/bin/chromium
-e2e: $(STAMP)
-	test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+e2e: $(STAMP) chromium
 	$(BIN)/python -m pip install --quiet -e '.[e2e]'
 	CHROMIUM=$(CHROMIUM) $(BIN)/python e2e/run.py
+
+## e2e-compat: the same on the lowest supported Airflow (AIRFLOW_LOWEST), in .venv-compat
+e2e-compat: $(COMPAT_STAMP) chromium
+	$(COMPAT)/bin/python -m pip install --quiet -e '.[e2e]'
+	CHROMIUM=$(CHROMIUM) $(COMPAT)/bin/python e2e/run.py
+
+chromium:
+	test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 ## bench: rate-limit, overhead and parse-cost benchmark (about a minute; prints the README figures)
 bench: $(STAMP)
