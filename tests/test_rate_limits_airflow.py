@@ -16,7 +16,6 @@ from airflow_provider_soda.exceptions import (
     SodaCloudRateLimitError,
     SodaCloudServerError,
 )
-from airflow_provider_soda.retry_policy import default_retry_policy
 from airflow_provider_soda.testing import DEMO_INCIDENT_ID, Fault, SodaCloudEmulator
 
 try:
@@ -26,7 +25,7 @@ except ImportError:  # Airflow < 3.3: no such class; the tests that use it are s
 
 # Task retry policies arrived in Airflow 3.3; before that, tasks use their plain retries.
 needs_retry_policies = pytest.mark.skipif(
-    default_retry_policy() is None, reason="Airflow < 3.3 has no task retry_policy"
+    SodaCloudRetryPolicy is None, reason="Airflow < 3.3 has no task retry_policy"
 )
 
 IDS = [f"bulk-{n:02d}" for n in range(1, 8)]
