@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-compat e2e e2e-compat chromium lint typecheck unit bench emulator clean
+.PHONY: demo test test-compat e2e e2e-compat e2e-cluster chromium lint typecheck unit bench emulator clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ e2e: $(STAMP) chromium
 e2e-compat: $(COMPAT_STAMP) chromium
 	$(COMPAT)/bin/python -m pip install --quiet -e '.[e2e]'
 	CHROMIUM=$(CHROMIUM) $(COMPAT)/bin/python e2e/run.py
+
+## e2e-cluster: CeleryExecutor, PostgreSQL, Redis, two workers: a failure storm shares one rate limit
+e2e-cluster: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[cluster]'
+	$(BIN)/python e2e/cluster.py
 
 chromium:
 	test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)

@@ -104,6 +104,20 @@ def api_error_class(status_code: int) -> type[SodaCloudAPIError]:
     return _BY_STATUS.get(status_code, SodaCloudAPIError)
 
 
+class SodaCloudQueueTimeoutError(SodaCloudError):
+    """The rate-limit queue is longer than the caller may wait, so nothing was sent.
+
+    ``retry_after`` is the expected wait and ``position`` the number of requests queued ahead.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float, position: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.position = position
+
+
 class SodaCloudBulkUpdateError(SodaCloudError):
     """Some updates of a bulk run failed, at least one of them in a way a retry may fix."""
 

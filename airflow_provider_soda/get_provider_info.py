@@ -45,6 +45,52 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_soda.triggers.rate_limit"],
             }
         ],
+        "config": {
+            "soda_cloud": {
+                "description": "How the Soda Cloud provider shares Soda Cloud's rate limits between the "
+                "processes and machines of this deployment (README, 'Running at scale').",
+                "options": {
+                    "rate_limit_store": {
+                        "description": "Where the pacing schedule lives. 'local': files on this machine, "
+                        "shared by every process on it (standalone, LocalExecutor, one Celery host). A Redis "
+                        "URL (redis://, rediss:// or unix://): shared by every machine; install "
+                        "airflow-provider-soda[redis]. 'memory': per process. If the store fails, each "
+                        "process paces alone for a while and warns once; no update is lost.",
+                        "version_added": "0.2.0",
+                        "type": "string",
+                        "example": "redis://redis.internal:6379/3",
+                        "default": "local",
+                        "sensitive": True,
+                    },
+                    "rate_limit_dir": {
+                        "description": "Directory of the 'local' store (created with mode 0700; must "
+                        "belong to the user Airflow runs as). Empty: a per-user directory in the system's "
+                        "temporary directory.",
+                        "version_added": "0.2.0",
+                        "type": "string",
+                        "example": "/var/run/airflow/soda-pacing",
+                        "default": "",
+                    },
+                    "rate_limit_redis_prefix": {
+                        "description": "Prefix of the Redis keys of the 'redis' store, so that several "
+                        "deployments can share one Redis database.",
+                        "version_added": "0.2.0",
+                        "type": "string",
+                        "example": "prod-airflow-soda",
+                        "default": "airflow-provider-soda",
+                    },
+                    "notifier_timeout": {
+                        "description": "Seconds a task-level SodaCloudIncidentNotifier may wait in line for "
+                        "the rate limit (DAG-level ones wait at most a third of dag_file_processor_timeout). "
+                        "The default covers a storm of 150 updates at 10 per 60 s.",
+                        "version_added": "0.2.0",
+                        "type": "float",
+                        "example": "1800",
+                        "default": "900",
+                    },
+                },
+            }
+        },
         "connection-types": [
             {
                 "connection-type": "soda_cloud",
@@ -86,6 +132,13 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Window length (seconds)",
                         "description": "Length of that window. Leave empty for the documented 60 s.",
                         "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                    },
+                    "rate_limit_group": {
+                        "label": "Rate limit group (optional)",
+                        "description": "Connections naming the same group share one rate-limit queue. "
+                        "Set it on every connection of one Soda organisation if Soda counts its limits "
+                        "per organisation rather than per API key.",
+                        "schema": {"type": ["string", "null"]},
                     },
                     "rate_limits": {
                         "label": "Other rate limit overrides (advanced)",

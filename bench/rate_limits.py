@@ -13,20 +13,26 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from typing import Any
+import uuid
 
 # The hook logs every update and every 429, as a task should; here the table counts them instead.
 # Set before anything imports Airflow, which reads the level once.
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "ERROR")
+# Pacing schedules of this run only (the local store's files would otherwise outlive it).
+os.environ["AIRFLOW__SODA_CLOUD__RATE_LIMIT_DIR"] = tempfile.mkdtemp(prefix="soda-bench-pacing-")
 
 import requests
 import tenacity
 
 from airflow_provider_soda.endpoints import RateLimit
 from airflow_provider_soda.testing import SodaCloudEmulator
+from airflow_provider_soda.testing.storm import run_deferrable, run_storm
 
+_PACING_DIR = os.environ["AIRFLOW__SODA_CLOUD__RATE_LIMIT_DIR"]
+REDIS_URL = os.environ.get("SODA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 N = 50
 LIMIT = RateLimit(10, 2.0)
 OVERHEAD_CALLS = 500
@@ -57,49 +63,19 @@ def count_429(emulator: SodaCloudEmulator, auth: str | None = None) -> int:
     )
 
 
-class _TI:
-    """The one piece of task context the operator touches (XCom push), for running it outside Airflow."""
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed = (key, value)
-
-
 def run_bulk_operator(ids: list[str]) -> tuple[float, float]:
     """UpdateIncidentsOperator(deferrable=True), its deferrals served the way a triggerer would.
 
     Returns (wall seconds, seconds a worker slot was held: time inside execute/resume).
     """
-    from airflow.sdk.exceptions import TaskDeferred
-
     from airflow_provider_soda.operators.incidents import UpdateIncidentsOperator
 
     operator = UpdateIncidentsOperator(
         task_id="bulk", incident_ids=ids, status="resolved", deferrable=True, defer_after_seconds=0.05
     )
-    context: Any = {"ti": _TI()}
-    held = 0.0
     start = time.perf_counter()
-    call, kwargs = operator.execute, {}
-    while True:
-        entered = time.perf_counter()
-        try:
-            call(context, **kwargs)
-            held += time.perf_counter() - entered
-            break
-        except TaskDeferred as deferred:
-            held += time.perf_counter() - entered
-            trigger = deferred.trigger
-            delay = (trigger.moment - time_now()).total_seconds()  # type: ignore[attr-defined]
-            time.sleep(max(0.0, delay))  # the triggerer's wait: no worker slot
-            call = getattr(operator, deferred.method_name)
-            kwargs = {"event": {"progress": trigger.progress}}  # type: ignore[attr-defined]
+    held = run_deferrable(operator)
     return time.perf_counter() - start, held
-
-
-def time_now() -> Any:
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc)
 
 
 def run_fixed_delay_loop(emulator: SodaCloudEmulator, ids: list[str], delay: float) -> float:
@@ -250,6 +226,91 @@ def overhead() -> tuple[float, float, float]:
     return hook_median, raw_median, hook_median / raw_median
 
 
+STORM_LIMIT = RateLimit(10, 1.0)
+
+
+def store_env(store: str) -> dict[str, str]:
+    """``[soda_cloud]`` settings for one storm: its own directory or Redis key prefix."""
+    return {
+        "AIRFLOW__SODA_CLOUD__RATE_LIMIT_STORE": REDIS_URL if store == "redis" else store,
+        "AIRFLOW__SODA_CLOUD__RATE_LIMIT_DIR": tempfile.mkdtemp(dir=_PACING_DIR),
+        "AIRFLOW__SODA_CLOUD__RATE_LIMIT_REDIS_PREFIX": f"soda-bench-{uuid.uuid4().hex}",
+    }
+
+
+def storm(n: int, store: str, *, deferrable: bool) -> tuple[int, int, float, float]:
+    """N processes forked from a parent that imported the provider, released together.
+
+    Returns (updates landed, 429s, wall / physical minimum, worker-slot seconds summed).
+    """
+    emulator = SodaCloudEmulator(rate_limits={"update_incident": STORM_LIMIT}).start()
+    ids = [f"storm-{number:03d}" for number in range(n)]
+    for incident_id in ids:
+        emulator.add_incident({"id": incident_id})
+    limits = {"update_incident": {"requests": STORM_LIMIT.requests, "period": STORM_LIMIT.period}}
+    env = {
+        "AIRFLOW_CONN_SODA_CLOUD_DEFAULT": emulator.airflow_connection(rate_limits=limits),
+        **store_env(store),
+    }
+    result = run_storm([(env, ids)], deferrable=deferrable, timeout=900)
+    emulator.stop()
+    minimum = physical_minimum(n, STORM_LIMIT.requests, STORM_LIMIT.period)
+    return result.landed, count_429(emulator), result.wall / minimum, sum(result.held.values())
+
+
+def one_off_burst(store: str) -> tuple[float, float, int]:
+    """Another client spends a whole window once; then one process sends 25 updates.
+
+    Returns (wall seconds, / physical minimum, 429s). The minimum counts the other client's
+    window: our 25 go in the three windows after it.
+    """
+    from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
+
+    n = 25
+    os.environ.update(store_env(store))
+    emulator = new_emulator()
+    emulator.add_incident({"id": "other-client"})
+    use_connection(emulator)
+    session = requests.Session()
+    session.auth = (emulator.api_key_id, emulator.api_key_secret)
+    start = time.perf_counter()
+    for _ in range(LIMIT.requests):
+        session.post(f"{emulator.url}/api/v1/incidents/other-client", json={})
+    hook = SodaCloudHook()
+    for number in range(n):
+        hook.update_incident(f"bench-{number:03d}", status="resolved")
+    wall = time.perf_counter() - start
+    rejected = sum(1 for r in emulator.requests_to("update_incident") if r.status == 429)
+    emulator.stop()
+    minimum = physical_minimum(n + LIMIT.requests, LIMIT.requests, LIMIT.period)
+    return wall, wall / minimum, rejected
+
+
+def store_cost(store: str, calls: int = 500) -> float:
+    """Median ms of taking and releasing one slot (no waiting: the limit is huge)."""
+    from airflow_provider_soda.pacing import Pacer, pacing_store
+
+    os.environ.update(store_env(store))
+    pacer = Pacer(pacing_store(), f"cost-{uuid.uuid4().hex}", RateLimit(10**9, 1.0), timeout=30)
+    samples = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        with pacer.slot():
+            pass
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples) * 1000
+
+
+def redis_available() -> bool:
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+        return True
+    except Exception:
+        return False
+
+
 BASE = "from airflow.sdk import DAG, BaseOperator, BaseHook, BaseNotifier"
 PROVIDER = "import airflow_provider_soda.operators.incidents, airflow_provider_soda.notifications.incidents"
 
@@ -280,7 +341,40 @@ def _top_level_cumulative_us(importtime_output: str) -> int:
     return total
 
 
+def main_storms() -> None:
+    stores = ["memory", "local", *(["redis"] if redis_available() else [])]
+    if "redis" not in stores:
+        print(f"(no Redis at {REDIS_URL}: the redis rows are skipped; set SODA_BENCH_REDIS_URL)")
+    print(
+        f"\nStorms: N processes (forked from a parent that imported the provider) each update one "
+        f"incident at once; window {STORM_LIMIT.requests} per {STORM_LIMIT.period:g} s."
+    )
+    header = f"{'N':>4} {'store':7} {'path':22} {'landed':>6} {'429s':>5} {'wall / min':>10} {'slot-s':>8}"
+    print(header)
+    print("-" * len(header))
+    for n in (30, 300):
+        for store in stores:
+            for deferrable in (False, True):
+                landed, rejected, ratio, held = storm(n, store, deferrable=deferrable)
+                path = "operator, deferrable" if deferrable else "hook (notifier path)"
+                print(f"{n:4d} {store:7} {path:22} {landed:6d} {rejected:5d} {ratio:10.3f} {held:8.1f}")
+    print()
+    for store in stores:
+        wall, ratio, rejected = one_off_burst(store)
+        print(
+            f"one-off burst ({store}): another client spends one window, then 25 updates: "
+            f"{wall:.2f} s = {ratio:.3f} x physical minimum, {rejected} x 429"
+        )
+    memory_ms = store_cost("memory")
+    for store in stores:
+        ms = store_cost(store)
+        print(f"store cost per request ({store}): median {ms:.3f} ms, +{ms - memory_ms:.3f} ms vs memory")
+
+
 def main() -> None:
+    if "--storms-only" in sys.argv:
+        main_storms()
+        return
     print(
         f"Soda Cloud emulator on loopback, update window compressed to {LIMIT.requests} per {LIMIT.period:g} s, N = {N}"
     )
@@ -306,6 +400,7 @@ def main() -> None:
         f"DAG-parse cost (-X importtime, best of 7): operators + notifiers add {provider_ms:.1f} ms "
         f"on top of airflow.sdk's {base_ms:.1f} ms ({provider_ms / base_ms:.2f}x of it)"
     )
+    main_storms()
 
 
 if __name__ == "__main__":

@@ -9,8 +9,12 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import socket
+import subprocess
 import tempfile
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +34,77 @@ for _source in [*(ROOT / "example_dags").glob("*.py"), *(ROOT / "tests" / "dags"
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 configure_airflow_home(_HOME, DAGS_FOLDER)
 atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _own_pacing_schedules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test paces in a schedule directory of its own: emulator ports repeat between tests,
+    and a pause one test provoked (a 429 with Retry-After) must not reach the next."""
+    monkeypatch.setenv("AIRFLOW__SODA_CLOUD__RATE_LIMIT_DIR", str(tmp_path / "pacing"))
+
+
+REDIS_URL = os.environ.get("SODA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+_NO_REDIS = (
+    "needs Redis at {url} ({reason}). Start one (apt-get install redis-server; redis-server) or point "
+    "SODA_TEST_REDIS_URL at yours; under CI=true these tests fail instead of skipping."
+)
+
+
+def _redis_or_skip(url: str) -> None:
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except Exception as err:
+        message = _NO_REDIS.format(url=url, reason=f"{type(err).__name__}: {err}")
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def redis_store_env(tmp_path: Path) -> dict[str, str]:
+    """``[soda_cloud]`` settings for the shared Redis, under a key prefix of this test's own."""
+    _redis_or_skip(REDIS_URL)
+    return {
+        "AIRFLOW__SODA_CLOUD__RATE_LIMIT_STORE": REDIS_URL,
+        "AIRFLOW__SODA_CLOUD__RATE_LIMIT_REDIS_PREFIX": f"soda-test-{uuid.uuid4().hex}",
+        "AIRFLOW__SODA_CLOUD__RATE_LIMIT_DIR": str(tmp_path / "unused-local-dir"),
+    }
+
+
+@pytest.fixture
+def own_redis_server(tmp_path: Path) -> Iterator[str]:
+    """A redis-server of this test's own on a free port (so that the test may stop it)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        message = _NO_REDIS.format(url="a port of its own", reason="no redis-server binary")
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        for _ in range(100):
+            try:
+                import redis
+
+                redis.Redis.from_url(url, socket_connect_timeout=0.2).ping()
+                break
+            except Exception:
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.kill()
+        process.wait()
 
 
 @pytest.fixture(scope="session")

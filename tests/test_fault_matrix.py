@@ -31,6 +31,7 @@ from airflow_provider_soda.testing import DEMO_INCIDENT_ID, Fault, SodaCloudEmul
 LIMITS = RetryLimits(backoff_base=0.05, backoff_cap=0.2, max_wait=10)
 TIMEOUT = 0.5  # seconds, the connection's extra.timeout in this matrix
 ATTEMPTS = 1 + LIMITS.max_transient_retries
+ONE_SECOND_WINDOW: dict[str, object] = {"rate_limits": {"update_incident": {"requests": 10, "period": 1}}}
 HTML = "<html><body><h1>Bad gateway</h1></body></html>"
 
 
@@ -99,14 +100,15 @@ CASES = [
         SodaCloudRateLimitError,
         1,
     ),
-    # one slot's share of Soda's 60 s window: 6 s
-    Case("429 without Retry-After", [Fault(status=429)], None, 2, max_seconds=8),
+    # The schedule pauses for a window (compressed here to 1 s) plus up to one slot's share of jitter.
+    Case("429 without Retry-After", [Fault(status=429)], None, 2, max_seconds=3, extra=ONE_SECOND_WINDOW),
     Case(
         "429 persistent",
         [Fault(status=429, times=10)],
         SodaCloudRateLimitError,
         1 + LIMITS.max_rate_limit_retries,
         10,
+        extra=ONE_SECOND_WINDOW,
     ),
     Case("400", [Fault(status=400)], SodaCloudBadRequestError, 1),
     Case("401", [Fault(status=401)], SodaCloudAuthenticationError, 1),
@@ -117,7 +119,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_fault(case: Case, soda_cloud_emulator: SodaCloudEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    conn = json.loads(soda_cloud_emulator.airflow_connection(timeout=TIMEOUT))
+    conn = json.loads(soda_cloud_emulator.airflow_connection(timeout=TIMEOUT, **case.extra))
     monkeypatch.setenv("AIRFLOW_CONN_SODA_CLOUD_DEFAULT", json.dumps(conn))
     soda_cloud_emulator.inject(*case.faults)
     hook = SodaCloudHook(retry_limits=LIMITS)

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
+from airflow_provider_soda import __version__
 from airflow_provider_soda.endpoints import RateLimit
 from airflow_provider_soda.exceptions import (
     SodaCloudAuthenticationError,
@@ -54,7 +55,7 @@ def test_update_sends_only_given_fields_with_basic_auth(
     assert request.raw_path == f"/api/v1/incidents/{DEMO_INCIDENT_ID}"
     assert request.body == {"status": "resolved", "resolutionNotes": "Backfilled"}
     assert request.auth == "basic:emulator-key-id"
-    assert request.user_agent == "airflow-provider-soda/0.1.0"
+    assert request.user_agent == f"airflow-provider-soda/{__version__}"
 
 
 def test_title_severity_and_description(hook: SodaCloudHook, soda_cloud_emulator: SodaCloudEmulator) -> None:

@@ -20,6 +20,9 @@ class RetryLimits:
     - 429: up to ``max_rate_limit_retries`` more attempts, waiting ``Retry-After`` or what the
       limiter knows of the window, while the total wait stays within ``max_wait``.
     - Other 4xx: never retried; they will not get better by themselves.
+    - Waiting in line for a rate-limit slot: at most ``max_queue_wait`` seconds per request;
+      when the queue promises a later slot, nothing is sent and
+      :class:`~airflow_provider_soda.exceptions.SodaCloudQueueTimeoutError` says how long it is.
     """
 
     max_transient_retries: int = 3
@@ -27,6 +30,7 @@ class RetryLimits:
     backoff_cap: float = 30.0
     max_rate_limit_retries: int = 5
     max_wait: float = 300.0
+    max_queue_wait: float = 3600.0
 
     def backoff(self, retry_number: int) -> float:
         """Full-jitter delay before transient retry ``retry_number`` (1-based)."""

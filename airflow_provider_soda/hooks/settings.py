@@ -36,6 +36,7 @@ class SodaCloudSettings:
     timeout: float = DEFAULT_TIMEOUT
     rate_limits: Mapping[str, RateLimit] = field(default_factory=dict)
     verify: bool | str = True
+    rate_limit_group: str | None = None
 
     @property
     def location(self) -> str:
@@ -89,6 +90,7 @@ class SodaCloudSettings:
             timeout=_positive_number(conn_id, "timeout", _get(extra, "timeout"), DEFAULT_TIMEOUT),
             rate_limits=_rate_limits(conn_id, _get(extra, "rate_limits"), extra),
             verify=_verify(conn_id, _get(extra, "verify")),
+            rate_limit_group=_group(conn_id, _get(extra, "rate_limit_group")),
         )
 
 
@@ -226,6 +228,18 @@ def _json_rate_limits(conn_id: str, value: Any) -> dict[str, RateLimit]:
             )
         limits[bucket] = RateLimit(int(requests), float(period))  # type: ignore[arg-type]
     return limits
+
+
+def _group(conn_id: str, value: Any) -> str | None:
+    """``extra.rate_limit_group``: connections naming the same group share one pacing schedule."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise SodaCloudConfigError(
+            f"Connection {conn_id!r} has extra 'rate_limit_group' = {value!r}; it must be a non-empty "
+            "name shared by the connections whose requests Soda Cloud counts together."
+        )
+    return value.strip()
 
 
 def _verify(conn_id: str, value: Any) -> bool | str:

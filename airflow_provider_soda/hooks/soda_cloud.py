@@ -26,17 +26,19 @@ from airflow_provider_soda.exceptions import (
     SodaCloudConnectionError,
     SodaCloudError,
     SodaCloudNotFoundError,
+    SodaCloudQueueTimeoutError,
     SodaCloudResponseError,
     SodaCloudValidationError,
     api_error_class,
 )
-from airflow_provider_soda.hooks.rate_limit import SlidingWindowLimiter, shared_limiter
 from airflow_provider_soda.hooks.retry import RETRYABLE_STATUS, RetryLimits, parse_retry_after
 from airflow_provider_soda.hooks.settings import CONN_TYPE, SodaCloudSettings
 from airflow_provider_soda.models import ErrorBody, Incident, IncidentPage, IncidentUpdate, TestLogin
 
 if TYPE_CHECKING:
     import requests
+
+    from airflow_provider_soda.pacing import Pacer, Ticket
 
 MAX_INCIDENT_ID_LENGTH = 512
 
@@ -138,12 +140,23 @@ class SodaCloudHook(BaseHook):
         )
         return self.apply_update(incident_id, update)
 
-    def apply_update(self, incident_id: str, update: IncidentUpdate) -> Incident:
-        """Send an already validated :class:`IncidentUpdate` to one incident."""
+    def apply_update(
+        self, incident_id: str, update: IncidentUpdate, *, ticket: Ticket | None = None
+    ) -> Incident:
+        """Send an already validated :class:`IncidentUpdate` to one incident.
+
+        :param ticket: a slot booked earlier with :meth:`reserve_slot` (a deferrable operator
+            books before deferring and sends in that slot when it resumes); by default the
+            request queues now.
+        """
         incident_id = normalise_incident_id(incident_id)
         path = UPDATE_INCIDENT.path.format(incident_id=quote(incident_id, safe=""))
         body = self._call(
-            UPDATE_INCIDENT, path, json=update.to_payload(), subject=f"update of incident {incident_id!r}"
+            UPDATE_INCIDENT,
+            path,
+            json=update.to_payload(),
+            subject=f"update of incident {incident_id!r}",
+            ticket=ticket,
         )
         incident = _parse(Incident, body, f"update of incident {incident_id!r}", self.base_url)
         self.log.info(
@@ -193,18 +206,33 @@ class SodaCloudHook(BaseHook):
 
     # -- transport ----------------------------------------------------------------------------
 
-    def _limiter(self, endpoint: Endpoint) -> SlidingWindowLimiter:
-        settings = self.settings
-        return shared_limiter(
-            settings.base_url,
-            settings.credential_fingerprint,
-            endpoint.bucket,
-            settings.rate_limit(endpoint.bucket),
-        )
+    def _pacer(self, endpoint: Endpoint) -> Pacer:
+        """The schedule this connection's requests to ``endpoint`` queue in (see :mod:`..pacing`)."""
+        from airflow_provider_soda.pacing import Pacer, pacing_store, schedule_key
 
-    def seconds_until_slot(self, bucket: str) -> float:
-        """How long a request to ``bucket`` would wait for this process's rate limiter (0: none)."""
-        return self._limiter(ENDPOINTS[bucket]).delay()
+        settings = self.settings
+        key = schedule_key(
+            base_url=settings.base_url,
+            credential=settings.credential_fingerprint,
+            bucket=endpoint.bucket,
+            group=settings.rate_limit_group,
+        )
+        # A request is abandoned after its timeout (plus connection set-up); so is its slot.
+        return Pacer(pacing_store(), key, settings.rate_limit(endpoint.bucket), timeout=settings.timeout + 1)
+
+    def reserve_slot(self, bucket: str = UPDATE_INCIDENT.bucket, *, hold: float = 60.0) -> Ticket:
+        """Book the next free rate-limit slot of ``bucket`` without waiting for it.
+
+        The returned :class:`~airflow_provider_soda.pacing.Ticket` says when the slot comes
+        (``delay``) and how many requests are queued ahead (``position``). Pass it to
+        :meth:`apply_update` to send in that slot; it is kept ``hold`` seconds past its time,
+        then given to the next in line.
+        """
+        return self._pacer(ENDPOINTS[bucket]).reserve(hold=hold)
+
+    def cancel_slot(self, ticket: Ticket, bucket: str = UPDATE_INCIDENT.bucket) -> None:
+        """Give a booked slot back (the caller will not use it)."""
+        self._pacer(ENDPOINTS[bucket]).cancel(ticket)
 
     def _call(
         self,
@@ -214,6 +242,7 @@ class SodaCloudHook(BaseHook):
         subject: str,
         params: dict[str, str] | None = None,
         json: dict[str, Any] | None = None,
+        ticket: Ticket | None = None,
     ) -> Any:
         """Send one API request within the rate limit, retrying what can be retried; return the JSON body.
 
@@ -223,13 +252,19 @@ class SodaCloudHook(BaseHook):
         import tenacity
 
         budget = _RetryBudget(self.retry_limits)
+        tickets = [ticket]  # the first attempt may use a booked slot; retries queue again
 
         def log_retry(state: tenacity.RetryCallState) -> None:
             failure = _failure(state)
+            sleep = failure.delay if failure.kind == "rate_limit" else state.upcoming_sleep
             self.log.warning(
                 "Soda Cloud %s: %s; retry %d/%d in %.1f s%s",
-                subject, failure.reason, *budget.progress(failure), state.upcoming_sleep, failure.trace,
+                subject, failure.reason, *budget.progress(failure), sleep or 0.0, failure.trace,
             )  # fmt: skip
+
+        def attempt() -> Any:
+            booked = tickets.pop() if tickets else None
+            return self._attempt(endpoint, path, subject=subject, params=params, json=json, ticket=booked)
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Retryable),
@@ -239,7 +274,7 @@ class SodaCloudHook(BaseHook):
             sleep=time.sleep,
         )
         try:
-            return retrying(self._attempt, endpoint, path, subject=subject, params=params, json=json)
+            return retrying(attempt)
         except tenacity.RetryError as err:
             raise _failure(err.last_attempt).error from None
 
@@ -251,13 +286,18 @@ class SodaCloudHook(BaseHook):
         subject: str,
         params: dict[str, str] | None,
         json: dict[str, Any] | None,
+        ticket: Ticket | None = None,
     ) -> Any:
         """One request: the JSON body, a final error, or :class:`_Retryable` when another try may pass."""
         import requests
 
-        limiter = self._limiter(endpoint)
+        from airflow_provider_soda.pacing import QueueTooLong
+
+        pause = None
         try:
-            with limiter.slot() as slot:
+            with self._pacer(endpoint).slot(ticket=ticket, max_wait=self.retry_limits.max_queue_wait) as slot:
+                if slot.waited >= 1:
+                    self.log.info("Waited %.1f s in line for Soda Cloud's rate limit.", slot.waited)
                 response = self.get_conn().request(
                     endpoint.method,
                     f"{self.base_url}{path}",
@@ -267,7 +307,19 @@ class SodaCloudHook(BaseHook):
                     allow_redirects=False,
                 )
                 if response.status_code == 429:
-                    slot.rejected()
+                    # The whole schedule pauses, in every process sharing it; retries queue behind that.
+                    pause = slot.rejected(parse_retry_after(response.headers.get("Retry-After")))
+        except QueueTooLong as err:
+            raise SodaCloudQueueTimeoutError(
+                f"The {subject} was not sent: {err.position} Soda Cloud requests of connection "
+                f"{self.soda_cloud_conn_id!r} are queued ahead of it for the rate limit of "
+                f"{self.settings.rate_limit(endpoint.bucket).requests} per "
+                f"{self.settings.rate_limit(endpoint.bucket).period:g} s, and its slot comes in about "
+                f"{err.wait:.0f} s, longer than this caller may wait "
+                f"({self.retry_limits.max_queue_wait:.0f} s). Retry later, or give the caller a longer budget.",
+                retry_after=err.wait,
+                position=err.position,
+            ) from None
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
             raise _Retryable(
                 "transient",
@@ -304,8 +356,7 @@ class SodaCloudHook(BaseHook):
             )
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            learned = limiter.on_rejection()  # adapts our share of the window either way
-            delay = retry_after if retry_after is not None else learned
+            delay = pause if pause is not None else retry_after or 0.0
             source = "Retry-After" if retry_after is not None else "no Retry-After"
             raise _Retryable(
                 "rate_limit",
@@ -426,8 +477,9 @@ class _RetryBudget:
     """Per-call retry accounting for :meth:`SodaCloudHook._call`, kept apart for 429s and transient faults.
 
     - transient (5xx, connection errors, timeouts): exponential backoff with full jitter;
-    - 429: the server's ``Retry-After`` or the limiter's estimate, within a total wait budget, so
-      that a huge ``Retry-After`` fails fast with ``retry_after`` instead of sleeping for a day.
+    - 429: the pause the schedule took (the server's ``Retry-After``, or until the window has
+      room), within a total wait budget, so that a huge ``Retry-After`` fails fast with
+      ``retry_after`` instead of sleeping for a day.
     """
 
     def __init__(self, limits: RetryLimits) -> None:
@@ -454,7 +506,7 @@ class _RetryBudget:
     def wait(self, state: Any) -> float:
         failure = _failure(state)
         if failure.kind == "rate_limit":
-            return failure.delay or 0.0
+            return 0.0  # the pause is kept by the pacing schedule; the next attempt queues behind it
         return self.limits.backoff(self.transient)
 
     def progress(self, failure: _Retryable) -> tuple[int, int]:

@@ -10,6 +10,14 @@ retry) and to ``resolved`` on a success, with a description or resolution notes 
 DAG, run, task and try. A notifier never raises a Soda Cloud error: the callback runs after the
 task's own outcome is decided, and an outage at Soda must not hide (or replace) the task's
 failure in the logs. The error is logged at ERROR level with the fix instead.
+
+A notifier cannot defer, so it waits in line for Soda Cloud's rate limit within a budget that
+fits where it runs. Task-level callbacks run in the worker after the task: ``[soda_cloud]
+notifier_timeout`` (default 900 s, the queue of a 150-update storm at 10 per 60 s). DAG-level
+callbacks run in a DAG-processor child that is killed at ``dag_file_processor_timeout``, taking
+the whole callback batch with it: they wait at most a third of that timeout. An update that
+cannot get a slot in time is not sent, and the ERROR line says which incident, its place in the
+queue and the expected wait.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
-from airflow_provider_soda.exceptions import SodaCloudError
+from airflow_provider_soda.exceptions import SodaCloudError, SodaCloudQueueTimeoutError
+from airflow_provider_soda.hooks.retry import RetryLimits
 from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
 from airflow_provider_soda.models import UPDATE_FIELDS
 from airflow_provider_soda.operators.incidents import UpdateIncidentOperator
@@ -30,6 +39,10 @@ if TYPE_CHECKING:
 
 _FAILED_STATES = {"failed", "up_for_retry", "upstream_failed"}
 _MAX_ERROR_TEXT = 300
+#: Default budget of a task-level notifier (``[soda_cloud] notifier_timeout``), in seconds.
+DEFAULT_NOTIFIER_TIMEOUT = 900.0
+#: Share of ``dag_file_processor_timeout`` a DAG-level notifier may spend waiting.
+_DAG_LEVEL_SHARE = 1 / 3
 
 
 class SodaCloudIncidentNotifier(BaseNotifier):
@@ -79,22 +92,52 @@ class SodaCloudIncidentNotifier(BaseNotifier):
             fields["description"] = _failure_text(context)
         if not failed and fields["resolution_notes"] is None and fields["status"] == "resolved":
             fields["resolution_notes"] = _success_text(context)
-        hook = SodaCloudHook(soda_cloud_conn_id=self.soda_cloud_conn_id)
+        budget = notifier_budget(dag_level=_is_dag_level(context))
+        hook = SodaCloudHook(soda_cloud_conn_id=self.soda_cloud_conn_id, retry_limits=budget)
         try:
             hook.update_incident(self.incident_id, **fields)
         except SodaCloudError as err:
+            where = "DAG-level " if _is_dag_level(context) else ""
+            hint = ""
+            if isinstance(err, SodaCloudQueueTimeoutError):
+                hint = (
+                    f" The update was NOT delivered: {err.position} requests were queued ahead and the "
+                    f"slot was about {err.retry_after:.0f} s away, beyond this callback's budget of "
+                    f"{budget.max_queue_wait:.0f} s ([soda_cloud] notifier_timeout for task-level "
+                    "callbacks). Use UpdateIncidentOperator(deferrable=True) for such volumes."
+                )
             self.log.error(
-                "Could not update Soda Cloud incident %r from the %s callback (the task's own outcome "
-                "is unchanged): %s",
+                "Could not update Soda Cloud incident %r from the %s%s callback (the task's own outcome "
+                "is unchanged): %s%s",
                 self.incident_id,
+                where,
                 "failure" if failed else "success",
                 err,
+                hint,
             )
         finally:
             hook.close()
 
 
 send_soda_cloud_incident_notification = SodaCloudIncidentNotifier
+
+
+def notifier_budget(*, dag_level: bool) -> RetryLimits:
+    """How long a notifier may wait for Soda Cloud, by where it runs (see the module docstring)."""
+    from airflow.sdk import conf
+
+    if dag_level:
+        processor_timeout = conf.getfloat("dag_processor", "dag_file_processor_timeout", fallback=50.0)
+        seconds = max(1.0, processor_timeout * _DAG_LEVEL_SHARE)
+        # One transient retry with short backoff: a request timeout must not outlast the child.
+        return RetryLimits(max_queue_wait=seconds, max_wait=seconds, max_transient_retries=1, backoff_cap=1.0)
+    seconds = conf.getfloat("soda_cloud", "notifier_timeout", fallback=DEFAULT_NOTIFIER_TIMEOUT)
+    return RetryLimits(max_queue_wait=seconds, max_wait=seconds)
+
+
+def _is_dag_level(context: Any) -> bool:
+    """DAG-level callbacks carry a ``reason`` and no task instance of their own."""
+    return context.get("ti") is None or context.get("reason") is not None
 
 
 def _is_failure(context: Any) -> bool:

@@ -1,8 +1,9 @@
 """Operators that change Soda Cloud incidents.
 
-Both operators pace requests through the hook. With ``deferrable=True`` a rate-limit wait longer
-than ``defer_after_seconds`` is spent in the triggerer, so no worker slot is held while Soda
-Cloud's window refills; the task then resumes where it stopped.
+Both operators queue their requests in the hook's shared pacing schedule. With
+``deferrable=True`` an operator books its slot first and, when the slot is further away than
+``defer_after_seconds``, waits for it in the triggerer: no worker slot is held, and the task
+resumes exactly at its booked slot (no polling, no race with other processes).
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
-from airflow_provider_soda.endpoints import UPDATE_INCIDENT
-from airflow_provider_soda.exceptions import SodaCloudBulkUpdateError, SodaCloudError, SodaCloudRateLimitError
+from airflow_provider_soda.exceptions import (
+    SodaCloudBulkUpdateError,
+    SodaCloudError,
+    SodaCloudQueueTimeoutError,
+    SodaCloudRateLimitError,
+)
 from airflow_provider_soda.hooks.retry import RetryLimits
 from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
 from airflow_provider_soda.links.incidents import INCIDENT_URL_XCOM_KEY, SodaCloudIncidentLink
@@ -26,10 +31,19 @@ from airflow_provider_soda.retry_policy import default_retry_policy
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: Rate-limit waits longer than this are spent in the triggerer when ``deferrable=True``.
+    from airflow_provider_soda.pacing import Ticket
+
+#: Slots further away than this are waited for in the triggerer when ``deferrable=True``.
 DEFAULT_DEFER_AFTER_SECONDS = 5.0
-#: A task try defers at most this often; after that it waits in the worker like a blocking one.
-MAX_DEFERRALS = 50
+#: The longest one deferral may wait for a slot; a later slot (a huge ``Retry-After``, a queue
+#: hours long) fails the try with ``SodaCloudQueueTimeoutError``, whose ``retry_after`` the task's
+#: retry policy turns into its retry delay.
+MAX_DEFER_SECONDS = 3600.0
+#: A booked slot is kept this long past its time for the resumed task to claim it (a resume takes
+#: a few seconds under a real scheduler); later, the task queues again.
+SLOT_HOLD_SECONDS = 120.0
+#: XCom key prefix of the outcomes of each stretch of a bulk run between two deferrals.
+_SEGMENT_KEY = "incident_results_segment_"
 
 
 class _IncidentOperatorBase(BaseOperator):
@@ -65,55 +79,79 @@ class _IncidentOperatorBase(BaseOperator):
 
     @cached_property
     def hook(self) -> SodaCloudHook:
-        # When deferrable, the hook only sleeps through short 429 waits; longer ones come back as
-        # SodaCloudRateLimitError(retry_after=...) and are spent in the triggerer instead.
-        limits = RetryLimits(max_wait=self.defer_after_seconds) if self.deferrable else None
+        # When deferrable, the worker only sleeps through short waits; a longer one comes back as
+        # an error with retry_after, and the operator books a slot and defers instead.
+        limits = (
+            RetryLimits(max_wait=self.defer_after_seconds, max_queue_wait=self.defer_after_seconds)
+            if self.deferrable
+            else None
+        )
         return SodaCloudHook(soda_cloud_conn_id=self.soda_cloud_conn_id, retry_limits=limits)
 
     def _common_fields(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in UPDATE_FIELDS}
 
     def _apply(
-        self, incident_id: str, update: IncidentUpdate, *, deferrals: int, resume: dict[str, Any]
+        self, incident_id: str, update: IncidentUpdate, *, token: str | None, progress: dict[str, Any]
     ) -> Incident:
-        """Apply one update. A long rate-limit wait defers the task; it resumes in ``execute_after_wait``."""
-        can_defer = self.deferrable and deferrals < MAX_DEFERRALS
-        if can_defer:
-            wait = self.hook.seconds_until_slot(UPDATE_INCIDENT.bucket)
-            if wait > self.defer_after_seconds:
-                self._defer(wait, deferrals, resume)
-        try:
-            return self.hook.apply_update(incident_id, update)
-        except SodaCloudRateLimitError as err:
-            if can_defer and err.retry_after:
-                self._defer(err.retry_after, deferrals, resume)
-            raise
+        """Apply one update; when deferrable and its slot is far away, defer until the slot.
 
-    def _defer(self, seconds: float, deferrals: int, resume: dict[str, Any]) -> None:
+        ``token`` is the slot booked before the last deferral; ``progress`` is what the task needs
+        to resume here (it travels with the deferral and must stay small).
+        """
+        from airflow_provider_soda.pacing import Ticket
+
+        ticket = Ticket(token, 0.0, 0) if token else None
+        if self.deferrable and ticket is None:
+            ticket = self.hook.reserve_slot(hold=SLOT_HOLD_SECONDS)
+            if ticket.delay > self.defer_after_seconds:
+                self._defer(ticket, progress)
+        try:
+            return self.hook.apply_update(incident_id, update, ticket=ticket)
+        except (SodaCloudQueueTimeoutError, SodaCloudRateLimitError):
+            if not self.deferrable:
+                raise
+            # The schedule is paused (a 429) or long: book the next slot and wait for it.
+            self._defer(self.hook.reserve_slot(hold=SLOT_HOLD_SECONDS), progress)
+            raise  # not reached: defer() raises
+
+    def _defer(self, ticket: Ticket, progress: dict[str, Any]) -> None:
         from airflow_provider_soda.triggers.rate_limit import SodaCloudRateLimitTrigger
 
+        if ticket.delay > MAX_DEFER_SECONDS:
+            self.hook.cancel_slot(ticket)
+            raise SodaCloudQueueTimeoutError(
+                f"The next Soda Cloud rate-limit slot of connection {self.soda_cloud_conn_id!r} is "
+                f"{ticket.delay:.0f} s away ({ticket.position} requests queued ahead), more than one "
+                f"deferral waits ({MAX_DEFER_SECONDS:.0f} s); the task's retry will try again then.",
+                retry_after=ticket.delay,
+                position=ticket.position,
+            )
+        deferrals = progress.get("deferrals", 0) + 1
         self.log.info(
-            "Waiting %.1f s for Soda Cloud's rate limit in the triggerer (deferral %d); the worker slot "
-            "is free meanwhile.",
-            seconds,
-            deferrals + 1,
+            "Soda Cloud rate limit: slot booked in %.1f s (%d requests queued ahead); waiting in the "
+            "triggerer (deferral %d), the worker slot is free meanwhile.",
+            ticket.delay,
+            ticket.position,
+            deferrals,
         )
         self.defer(
             trigger=SodaCloudRateLimitTrigger(
-                moment=datetime.now(timezone.utc) + timedelta(seconds=seconds),
-                progress={**resume, "deferrals": deferrals + 1},
+                moment=datetime.now(timezone.utc) + timedelta(seconds=ticket.delay),
+                progress={**progress, "deferrals": deferrals, "token": ticket.token},
             ),
             method_name="execute_after_wait",
+            timeout=timedelta(seconds=ticket.delay + SLOT_HOLD_SECONDS),
         )
 
     def execute(self, context: Context) -> Any:
-        return self._run(context)
+        return self._run(context, {})
 
     def execute_after_wait(self, context: Context, event: dict[str, Any] | None = None) -> Any:
-        """Resume after a deferral with the progress the trigger carried through."""
-        return self._run(context, **(event or {}).get("progress", {}))
+        """Resume after a deferral, at the booked slot, with the progress the trigger carried."""
+        return self._run(context, dict((event or {}).get("progress", {})))
 
-    def _run(self, context: Context, deferrals: int = 0, **progress: Any) -> Any:
+    def _run(self, context: Context, progress: dict[str, Any]) -> Any:
         raise NotImplementedError
 
 
@@ -150,10 +188,11 @@ class UpdateIncidentOperator(_IncidentOperatorBase):
         super().__init__(**kwargs)
         self.incident_id = incident_id
 
-    def _run(self, context: Context, deferrals: int = 0, **_: Any) -> dict[str, Any]:
+    def _run(self, context: Context, progress: dict[str, Any]) -> dict[str, Any]:
         try:
             update = IncidentUpdate.build(**self._common_fields())
-            incident = self._apply(self.incident_id, update, deferrals=deferrals, resume={})
+            token = progress.pop("token", None)
+            incident = self._apply(self.incident_id, update, token=token, progress=progress)
         except SodaCloudError as err:
             if err.retryable:
                 raise
@@ -172,8 +211,10 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
     dicts with an ``incident_id`` and the fields for that incident (the operator-level fields
     are their defaults). Every update is validated before the first request.
 
-    Incidents are updated in order. With ``deferrable=True`` the task waits for the rate-limit
-    window in the triggerer and resumes at the next incident: none is sent twice or skipped.
+    Incidents are updated in order. With ``deferrable=True`` the task books each slot it cannot
+    use at once and waits for it in the triggerer, resuming at the next incident: none is sent
+    twice or skipped. A deferral carries only where to resume (an index, the booked slot,
+    counters); the outcomes of each stretch between deferrals go to XCom as it ends.
     A retried task starts again from the first incident (updates are idempotent), so it may
     re-apply updates that already landed but never skips one.
 
@@ -224,27 +265,44 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
             raise AirflowFailException("Nothing was sent; invalid updates: " + "; ".join(problems))
         return plan
 
-    def _run(self, context: Context, deferrals: int = 0, **progress: Any) -> list[dict[str, Any]]:
+    def _run(self, context: Context, progress: dict[str, Any]) -> list[dict[str, Any]]:
         plan = self._plan()
-        start: int = progress.get("start", 0)
-        results: list[dict[str, Any]] = list(progress.get("results") or [])
+        ti = context["ti"]
+        index: int = progress.get("index", 0)
+        segment: int = progress.get("segment", 0)
+        token: str | None = progress.pop("token", None)
+        results: list[dict[str, Any]] = []  # this stretch's; earlier ones are in XCom
         try:
-            for index in range(start, len(plan)):
+            while index < len(plan):
                 incident_id, update = plan[index]
-                resume = {"start": index, "results": results}
+                resume = {**progress, "index": index, "segment": segment + 1}
                 try:
-                    incident = self._apply(incident_id, update, deferrals=deferrals, resume=resume)
+                    incident = self._apply(incident_id, update, token=token, progress=resume)
                 except SodaCloudError as err:
                     self.log.error("Incident %r was not updated: %s", incident_id, err)
                     results.append(_outcome(incident_id, error=err))
                 else:
                     results.append(_outcome(incident_id, incident=incident))
+                token = None
+                index += 1
+        except TaskDeferred:  # keep this stretch's outcomes: the task resumes after them
+            ti.xcom_push(key=f"{_SEGMENT_KEY}{segment}", value=results)
+            raise
         finally:
             self.hook.close()
-        context["ti"].xcom_push(key="incident_results", value=results)
+        earlier_results = [
+            outcome
+            for number in range(segment)
+            for outcome in ti.xcom_pull(
+                task_ids=ti.task_id, key=f"{_SEGMENT_KEY}{number}", map_indexes=ti.map_index, default=[]
+            )
+            or []
+        ]
+        results = earlier_results + results
         failed = [r for r in results if not r["ok"]]
         self.log.info("Updated %d of %d Soda Cloud incidents.", len(results) - len(failed), len(results))
         if failed:
+            context["ti"].xcom_push(key="incident_results", value=results)
             retryable = any(r["retryable"] for r in failed)
             summary = f"{len(failed)} of {len(results)} Soda Cloud incident updates failed: " + "; ".join(
                 f"{r['incident_id']!r}: {r['error']}" for r in failed[:10]

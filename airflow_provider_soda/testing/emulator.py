@@ -43,6 +43,8 @@ STATUSES = ("reported", "investigating", "fixing", "resolved")
 SEVERITIES = ("minor", "major", "critical")
 _UPDATE_FIELDS = {"title": str, "description": str, "resolutionNotes": str, "status": str, "severity": str}
 _INCIDENTS_PREFIX = "/api/v1/incidents/"
+#: Not part of Soda's API: the emulator's own state, for tests in other processes.
+ADMIN_PATH = "/_emulator/state"
 
 
 def default_incidents() -> list[dict[str, Any]]:
@@ -244,6 +246,18 @@ class SodaCloudEmulator:
     def reset_log(self) -> None:
         with self._lock:
             self.requests.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Requests (without bodies) and incidents, as JSON; served at ``/_emulator/state`` for
+        tests that run the emulator in another process (storms, clusters)."""
+        with self._lock:
+            return {
+                "requests": [
+                    {"endpoint": r.endpoint, "incident_id": r.incident_id, "status": r.status, "at": r.at}
+                    for r in self.requests
+                ],
+                "incidents": {i: self._content(r) for i, r in self._incidents.items()},
+            }
 
     def _content(self, record: Mapping[str, Any]) -> dict[str, Any]:
         content = {k: v for k, v in record.items() if v is not None}
@@ -479,6 +493,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
 
         if endpoint is None:
+            if method == "GET" and raw_path == ADMIN_PATH:
+                return self._send(200, em.snapshot())
             if method == "GET" and raw_path.startswith("/incidents/"):
                 record(200)
                 return self._incident_page(unquote(raw_path[len("/incidents/") :]))
@@ -574,6 +590,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--no-rate-limits", action="store_true", help="accept every request")
     parser.add_argument(
+        "--extra-incidents", type=int, default=0, metavar="N", help="also seed incidents inc-0001 ... inc-N"
+    )
+    parser.add_argument(
         "--retry-after", default=None, help="send Retry-After on 429: seconds, auto or http-date"
     )
     args = parser.parse_args(argv)
@@ -589,6 +608,8 @@ def main(argv: list[str] | None = None) -> None:
         enforce_rate_limits=not args.no_rate_limits,
         retry_after=retry_after,
     )
+    for number in range(1, args.extra_incidents + 1):
+        emulator.add_incident({"id": f"inc-{number:04d}", "number": 100 + number, "severity": "major"})
     with emulator:
         print(f"Soda Cloud emulator listening on {emulator.url}", flush=True)
         print(f"export AIRFLOW_CONN_SODA_CLOUD_DEFAULT='{emulator.airflow_connection()}'", flush=True)

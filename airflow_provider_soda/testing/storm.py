@@ -1,0 +1,169 @@
+"""Failure storms on demand: many OS processes updating incidents at the same moment.
+
+Used by the test suite and ``make bench`` to check that the pacing store really is shared:
+the processes are forked from a server that has already imported the provider (as
+LocalExecutor and Celery's prefork pool do), wait on one event, and are released together.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+_PRELOAD = [
+    "airflow_provider_soda.hooks.soda_cloud",
+    "airflow_provider_soda.operators.incidents",
+    "airflow_provider_soda.pacing",
+    "airflow_provider_soda.pacing.redis_store",
+    "requests",
+    "tenacity",
+    "redis",  # a Celery worker with a Redis broker has it imported already; skipped if not installed
+]
+
+
+@dataclass
+class StormResult:
+    """What a storm did: per-incident outcomes and when each ended (``time.monotonic``)."""
+
+    released_at: float
+    outcomes: dict[str, tuple[bool, str, float]] = field(default_factory=dict)
+    #: Seconds each process held a worker slot (deferrable: not while deferred).
+    held: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def landed(self) -> int:
+        return sum(1 for ok, _, _ in self.outcomes.values() if ok)
+
+    @property
+    def errors(self) -> list[str]:
+        return [error for ok, error, _ in self.outcomes.values() if not ok]
+
+    @property
+    def wall(self) -> float:
+        ends = [end for _, _, end in self.outcomes.values()]
+        return (max(ends) - self.released_at) if ends else 0.0
+
+
+class _TaskInstance:
+    """What the operators touch of a task instance (XCom), for running them outside Airflow."""
+
+    task_id, map_index = "storm", -1
+
+    def __init__(self) -> None:
+        self.xcom: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+    def xcom_pull(self, *, key: str, default: Any = None, **_: Any) -> Any:
+        return self.xcom.get(key, default)
+
+
+def run_deferrable(operator: Any) -> float:
+    """Run a deferrable operator to the end, sleeping out its deferrals as a triggerer would.
+
+    Returns the seconds a worker slot was held (time inside ``execute`` and the resume method).
+    """
+    from datetime import datetime, timezone
+
+    from airflow.sdk.exceptions import TaskDeferred
+
+    context: Any = {"ti": _TaskInstance()}
+    call, held = operator.execute, 0.0
+    kwargs: dict[str, Any] = {}
+    while True:
+        entered = time.monotonic()
+        try:
+            call(context, **kwargs)
+            return held + time.monotonic() - entered
+        except TaskDeferred as deferred:
+            held += time.monotonic() - entered
+            trigger = deferred.trigger
+            time.sleep(max(0.0, (trigger.moment - datetime.now(timezone.utc)).total_seconds()))  # type: ignore[attr-defined]
+            call = getattr(operator, deferred.method_name)
+            kwargs = {"event": {"progress": trigger.progress}}  # type: ignore[attr-defined]
+
+
+def _update_one(
+    env: Mapping[str, str], incident_id: str, status: str, deferrable: bool, ready: Any, go: Any, results: Any
+) -> None:
+    os.environ.update(env)
+    from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
+    from airflow_provider_soda.operators.incidents import UpdateIncidentOperator
+
+    hook = SodaCloudHook()
+    hook.get_conn()  # read the connection and open the session before the release, as a warm worker has
+    operator = UpdateIncidentOperator(
+        task_id="storm", incident_id=incident_id, status=status, deferrable=True, retries=0
+    )
+    ready.release()
+    go.wait()
+    started = time.monotonic()
+    try:
+        if deferrable:
+            held = run_deferrable(operator)
+        else:
+            hook.update_incident(incident_id, status=status)
+            held = time.monotonic() - started
+    except Exception as err:
+        results.put((incident_id, False, f"{type(err).__name__}: {err}", time.monotonic(), 0.0))
+    else:
+        results.put((incident_id, True, "", time.monotonic(), held))
+
+
+def context() -> Any:
+    """A forkserver context that has imported the provider before forking any worker."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(_PRELOAD)
+    return ctx
+
+
+def run_storm(
+    groups: Sequence[tuple[Mapping[str, str], Sequence[str]]],
+    *,
+    status: str = "investigating",
+    deferrable: bool = False,
+    kill: Mapping[str, float] | None = None,
+    timeout: float = 300.0,
+) -> StormResult:
+    """Update every incident of every group, one process each, all released at once.
+
+    :param groups: ``(environment, incident ids)`` pairs; each group's processes run with that
+        environment (its connection, its ``[soda_cloud]`` settings), as if on one machine.
+    :param deferrable: run ``UpdateIncidentOperator(deferrable=True)`` (deferrals slept out in the
+        process, as a triggerer would) instead of the hook's blocking ``update_incident``.
+    :param kill: incident id -> seconds after the release at which that process gets SIGKILL.
+    """
+    ctx = context()
+    ready, go, results = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
+    processes: dict[str, Any] = {}
+    for env, ids in groups:
+        for incident_id in ids:
+            process = ctx.Process(
+                target=_update_one, args=(dict(env), incident_id, status, deferrable, ready, go, results)
+            )
+            process.start()
+            processes[incident_id] = process
+    for _ in processes:
+        if not ready.acquire(timeout=120):
+            raise RuntimeError("storm workers did not start in time")
+    result = StormResult(released_at=time.monotonic())
+    go.set()
+    for incident_id, delay in sorted((kill or {}).items(), key=lambda item: item[1]):
+        time.sleep(max(0.0, result.released_at + delay - time.monotonic()))
+        os.kill(processes[incident_id].pid, signal.SIGKILL)
+        result.outcomes[incident_id] = (False, "killed", time.monotonic())
+    expected = len(processes) - len(kill or {})
+    deadline = time.monotonic() + timeout
+    while sum(1 for i in result.outcomes if i not in (kill or {})) < expected:
+        incident_id, ok, error, ended, held = results.get(timeout=max(0.1, deadline - time.monotonic()))
+        result.outcomes[incident_id] = (ok, error, ended)
+        result.held[incident_id] = held
+    for process in processes.values():
+        process.join(timeout=10)
+    return result

@@ -1,0 +1,148 @@
+"""Failure storms across OS processes: every update lands, no 429 is provoked, and the storm takes
+about the time the rate limit itself imposes, whether the processes share a machine (``local``)
+or coordinate through Redis.
+
+The window is compressed (10 updates per 2 s instead of per 60 s). The physical minimum of a storm
+of N updates is ``(ceil(N / 10) - 1)`` windows: the first ten go at once, each next ten a window later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_soda.endpoints import RateLimit
+from airflow_provider_soda.testing import Fault, SodaCloudEmulator
+from airflow_provider_soda.testing.storm import StormResult, run_storm
+
+LIMIT = RateLimit(10, 2.0)
+STORM = 30
+#: Seconds of slack on top of 1.15x: process wake-ups on a 2-core machine under 30 processes.
+SLACK = 0.3
+
+
+def physical_minimum(n: int) -> float:
+    return (math.ceil(n / LIMIT.requests) - 1) * LIMIT.period
+
+
+@pytest.fixture
+def emulator() -> Any:
+    with SodaCloudEmulator(rate_limits={"update_incident": LIMIT}) as em:
+        for number in range(1, 400):
+            em.add_incident({"id": f"storm-{number:03d}", "number": 100 + number})
+        yield em
+
+
+def connection(em: SodaCloudEmulator, **extra: Any) -> str:
+    limits = {"update_incident": {"requests": LIMIT.requests, "period": LIMIT.period}}
+    return em.airflow_connection(rate_limits=limits, **extra)
+
+
+def ids(first: int, count: int) -> list[str]:
+    return [f"storm-{n:03d}" for n in range(first, first + count)]
+
+
+def check(result: StormResult, em: SodaCloudEmulator, n: int) -> None:
+    assert result.errors == []
+    assert result.landed == n
+    statuses = [r.status for r in em.requests_to("update_incident")]
+    assert statuses.count(429) == 0, f"{statuses.count(429)} requests were answered 429"
+    assert statuses.count(200) == n  # each update exactly once
+    assert all(em.incident(i)["status"] == "investigating" for i in result.outcomes)
+    print(f"storm of {n}: {result.wall:.2f} s, physical minimum {physical_minimum(n):.1f} s")
+    assert result.wall <= physical_minimum(n) * 1.15 + SLACK, f"{result.wall:.2f} s"
+
+
+def test_storm_local_store(emulator: SodaCloudEmulator, tmp_path: Path) -> None:
+    env = {
+        "AIRFLOW_CONN_SODA_CLOUD_DEFAULT": connection(emulator),
+        "AIRFLOW__SODA_CLOUD__RATE_LIMIT_STORE": "local",
+        "AIRFLOW__SODA_CLOUD__RATE_LIMIT_DIR": str(tmp_path / "machine"),
+    }
+    check(run_storm([(env, ids(1, STORM))]), emulator, STORM)
+
+
+def test_storm_redis_store(emulator: SodaCloudEmulator, redis_store_env: dict[str, str]) -> None:
+    env = {"AIRFLOW_CONN_SODA_CLOUD_DEFAULT": connection(emulator), **redis_store_env}
+    check(run_storm([(env, ids(1, STORM))]), emulator, STORM)
+
+
+def test_two_machines_coordinate_only_through_redis(
+    emulator: SodaCloudEmulator, redis_store_env: dict[str, str], tmp_path: Path
+) -> None:
+    machine_a = {
+        "AIRFLOW_CONN_SODA_CLOUD_DEFAULT": connection(emulator),
+        **redis_store_env,
+        "AIRFLOW__SODA_CLOUD__RATE_LIMIT_DIR": str(tmp_path / "a"),
+    }
+    machine_b = {**machine_a, "AIRFLOW__SODA_CLOUD__RATE_LIMIT_DIR": str(tmp_path / "b")}
+    check(run_storm([(machine_a, ids(1, 15)), (machine_b, ids(16, 15))]), emulator, STORM)
+
+
+def test_rate_limit_group_shares_one_schedule_between_connections(
+    emulator: SodaCloudEmulator, tmp_path: Path
+) -> None:
+    """Two connections (say, two API keys of one organisation) in one group queue together."""
+    base = {
+        "AIRFLOW__SODA_CLOUD__RATE_LIMIT_STORE": "local",
+        "AIRFLOW__SODA_CLOUD__RATE_LIMIT_DIR": str(tmp_path),
+    }
+    first = json.loads(connection(emulator, rate_limit_group="org"))
+    second = {**first, "extra": {**first["extra"], "timeout": 29}}  # another connection, same group
+    groups = [
+        ({**base, "AIRFLOW_CONN_SODA_CLOUD_DEFAULT": json.dumps(first)}, ids(1, 10)),
+        ({**base, "AIRFLOW_CONN_SODA_CLOUD_DEFAULT": json.dumps(second)}, ids(11, 10)),
+    ]
+    check(run_storm(groups), emulator, 20)
+
+
+def test_a_process_killed_holding_a_slot_delays_the_others_by_at_most_one_timeout(
+    emulator: SodaCloudEmulator, tmp_path: Path
+) -> None:
+    timeout = 1.0  # the connection's request timeout; a slot is reclaimed after timeout + 1 s
+    victim = "storm-001"
+    emulator.inject(Fault(delay=30, incident_id=victim))  # its request hangs until the process dies
+    env = {
+        "AIRFLOW_CONN_SODA_CLOUD_DEFAULT": connection(emulator, timeout=timeout),
+        "AIRFLOW__SODA_CLOUD__RATE_LIMIT_STORE": "local",
+        "AIRFLOW__SODA_CLOUD__RATE_LIMIT_DIR": str(tmp_path),
+    }
+    others = ids(2, 19)
+    result = run_storm([(env, [victim, *others])], kill={victim: 0.5})
+    assert [i for i, (ok, _, _) in result.outcomes.items() if not ok] == [victim]
+    statuses = [r.status for r in emulator.requests_to("update_incident") if r.incident_id != victim]
+    assert statuses == [200] * len(others)
+    ends = sorted(end for i, (_, _, end) in result.outcomes.items() if i != victim)
+    # 20 requests: without the kill the last would go one window after the first ten
+    assert ends[-1] - result.released_at <= physical_minimum(20) + (timeout + 1) + SLACK
+
+
+def test_redis_stopped_mid_storm_loses_no_update(
+    emulator: SodaCloudEmulator, own_redis_server: str, tmp_path: Path
+) -> None:
+    import threading
+
+    import redis
+
+    env = {
+        "AIRFLOW_CONN_SODA_CLOUD_DEFAULT": connection(emulator),
+        "AIRFLOW__SODA_CLOUD__RATE_LIMIT_STORE": own_redis_server,
+        "AIRFLOW__SODA_CLOUD__RATE_LIMIT_DIR": str(tmp_path),
+    }
+
+    def stop_redis() -> None:
+        with contextlib.suppress(redis.ConnectionError):  # the server closes the connection as it goes
+            redis.Redis.from_url(own_redis_server).shutdown(nosave=True)
+
+    stopper = threading.Timer(1.0, stop_redis)  # mid-storm, in the second window
+    stopper.start()
+    result = run_storm([(env, ids(1, STORM))])
+    stopper.join()
+    assert result.errors == []
+    assert result.landed == STORM
+    assert all(emulator.incident(i)["status"] == "investigating" for i in ids(1, STORM))
