@@ -18,6 +18,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -34,6 +35,11 @@ HOME = ROOT / ".airflow" / "e2e-cluster"
 DAG_ID = "soda_cluster_storm"
 TASKS = 20
 WINDOW = "10/5"  # updates per seconds, at the emulator and in the connection
+BULK_DAG_ID = "soda_cluster_bulk"
+BULK_INCIDENTS = 300
+BULK_WINDOW = "50/2"
+#: A deferral must carry where to resume, not what was done: its trigger's kwargs stay this small.
+MAX_TRIGGER_KWARGS = 2048
 POSTGRES = os.environ.get("SODA_E2E_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("SODA_E2E_REDIS", "redis://127.0.0.1:6379/0")
 
@@ -57,12 +63,128 @@ def airflow(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-def run_state(env: dict[str, str], run_id: str) -> str | None:
-    runs = json.loads(airflow(env, "dags", "list-runs", DAG_ID, "-o", "json") or "[]")
+def run_state(env: dict[str, str], dag_id: str, run_id: str) -> str | None:
+    output = airflow(env, "dags", "list-runs", dag_id, "-o", "json")
+    # Warnings (e.g. about graphviz) may precede the JSON on stdout.
+    runs = json.loads(next((line for line in output.splitlines() if line.startswith("[")), "[]"))
     for run in runs:
         if run.get("run_id") == run_id:
             return str(run.get("state"))
     return None
+
+
+def alive(processes: list[subprocess.Popen[bytes]], logs: list[Path]) -> None:
+    """Fail at once, with the log's tail, when a process of the cluster has died."""
+    for process, log in zip(processes, logs, strict=True):
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{log.name}: the process exited with {process.returncode}:\n{tail}")
+
+
+def run_dag(
+    env: dict[str, str], dag_id: str, run_id: str, processes: list[subprocess.Popen[bytes]], logs: list[Path],
+    *, while_running: Any = None,
+) -> str:  # fmt: skip
+    """Unpause and trigger ``dag_id``; return the run's final state."""
+    wait_for(f"DAG {dag_id} to be parsed", lambda: dag_id in airflow(env, "dags", "list", "-o", "plain"), 180)
+    airflow(env, "dags", "unpause", dag_id)
+    airflow(env, "dags", "trigger", dag_id, "--run-id", run_id)
+    final: list[str] = []
+
+    def finished() -> bool:
+        alive(processes, logs)
+        if while_running is not None:
+            while_running()
+        state = run_state(env, dag_id, run_id)
+        if state in ("failed", "success"):
+            final.append(state)
+        return bool(final)
+
+    wait_for(f"the {dag_id} run to finish", finished, 600)
+    return final[0]
+
+
+def emulator_state(url: str) -> dict[str, Any]:
+    return dict(requests.get(f"{url}/_emulator/state", timeout=5).json())
+
+
+def storm(
+    env: dict[str, str], run: str, emulator: str, processes: list[subprocess.Popen[bytes]], logs: list[Path]
+) -> bool:
+    """20 tasks fail at once; each failure callback moves its incident, sharing one rate limit."""
+    step(f"{DAG_ID}: {TASKS} tasks fail at once on two workers, each notifying Soda Cloud")
+    state = run_dag(env, DAG_ID, f"storm_{run}", processes, logs)
+    step(f"{DAG_ID} finished {state} (every task fails on purpose)")
+    wanted = [f"inc-{n:04d}" for n in range(1, TASKS + 1)]
+    snapshot: dict[str, Any] = {}
+
+    def all_moved() -> bool:  # the callbacks run right after each failure, in the task processes
+        snapshot.update(emulator_state(emulator))
+        return all(snapshot["incidents"][i]["status"] == "investigating" for i in wanted)
+
+    with contextlib.suppress(TimeoutError):
+        wait_for("all incidents to be investigating", all_moved, 120)
+    updates = [r for r in snapshot["requests"] if r["endpoint"] == "update_incident"]
+    rejected = sum(1 for r in updates if r["status"] == 429)
+    landed = {r["incident_id"] for r in updates if r["status"] == 200}
+    moved = sum(1 for i in wanted if snapshot["incidents"][i]["status"] == "investigating")
+    step(f"{moved} of {TASKS} incidents investigating, {rejected} x 429, {len(updates)} update requests")
+    return state == "failed" and moved == TASKS and rejected == 0 and landed == set(wanted)
+
+
+def bulk(
+    env: dict[str, str], run: str, emulator: str, processes: list[subprocess.Popen[bytes]], logs: list[Path]
+) -> bool:
+    """A deferrable bulk run of 300 incidents, its waits spent in the real triggerer."""
+    import sqlalchemy
+
+    step(f"{BULK_DAG_ID}: UpdateIncidentsOperator(deferrable=True) over {BULK_INCIDENTS} incidents")
+    engine = sqlalchemy.create_engine(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    largest = [0]
+
+    def sample_trigger_kwargs() -> None:
+        with engine.connect() as connection:
+            size = connection.execute(sqlalchemy.text("SELECT max(length(kwargs)) FROM trigger")).scalar()
+        largest[0] = max(largest[0], int(size or 0))
+
+    done = threading.Event()
+
+    def sample_until_done() -> None:  # a trigger lives a few seconds: sample often
+        while not done.wait(0.2):
+            with contextlib.suppress(Exception):
+                sample_trigger_kwargs()
+
+    sampler = threading.Thread(target=sample_until_done, daemon=True)
+    sampler.start()
+    started = time.monotonic()
+    try:
+        state = run_dag(env, BULK_DAG_ID, f"bulk_{run}", processes, logs)
+    finally:
+        done.set()
+        sampler.join()
+    wall = time.monotonic() - started
+    task_logs = HOME / "logs" / f"dag_id={BULK_DAG_ID}"
+    deferrals = sum(
+        path.read_text(errors="replace").count("waiting in the triggerer")
+        for path in task_logs.rglob("*.log")
+    )
+    engine.dispose()
+    snapshot = emulator_state(emulator)
+    updates = [r for r in snapshot["requests"] if r["endpoint"] == "update_incident"]
+    rejected = sum(1 for r in updates if r["status"] == 429)
+    resolved = sum(1 for i in snapshot["incidents"].values() if i["status"] == "resolved")
+    step(
+        f"{BULK_DAG_ID} finished {state} in {wall:.0f} s: {resolved} of {BULK_INCIDENTS} resolved, "
+        f"{len(updates)} update requests, {rejected} x 429, deferrals: {deferrals}, largest "
+        f"trigger kwargs seen: {largest[0]} bytes (limit {MAX_TRIGGER_KWARGS})"
+    )
+    return (
+        state == "success"
+        and resolved == BULK_INCIDENTS
+        and len(updates) == BULK_INCIDENTS
+        and rejected == 0
+        and 0 < largest[0] <= MAX_TRIGGER_KWARGS
+    )
 
 
 def main() -> int:
@@ -71,8 +193,8 @@ def main() -> int:
     database = f"soda_e2e_cluster_{run}"
     shutil.rmtree(HOME, ignore_errors=True)
     HOME.mkdir(parents=True)
-    api_port, emulator_port = free_port(), free_port()
-    emulator = f"http://127.0.0.1:{emulator_port}"
+    api_port, emulator_port, bulk_port = free_port(), free_port(), free_port()
+    emulator, bulk_emulator = f"http://127.0.0.1:{emulator_port}", f"http://127.0.0.1:{bulk_port}"
     connection = {
         "conn_type": "soda_cloud",
         "host": emulator,
@@ -91,7 +213,7 @@ def main() -> int:
         "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "32",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"{POSTGRES}/{database}",
         "AIRFLOW__CELERY__BROKER_URL": REDIS,
-        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{POSTGRES.replace('+psycopg2', '')}/{database}",
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{POSTGRES}/{database}",
         "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": f"soda-e2e-{run}:",
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "10",
         "AIRFLOW__API__HOST": "127.0.0.1",
@@ -104,6 +226,13 @@ def main() -> int:
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "AIRFLOW_CONN_SODA_CLOUD_DEFAULT": json.dumps(connection),
+        "AIRFLOW_CONN_SODA_CLOUD_BULK": json.dumps(
+            {
+                **connection,
+                "host": bulk_emulator,
+                "extra": {"update_incident_requests": 50, "update_incident_period": 2},
+            }
+        ),
         "AIRFLOW__SODA_CLOUD__RATE_LIMIT_STORE": REDIS,
         "AIRFLOW__SODA_CLOUD__RATE_LIMIT_REDIS_PREFIX": f"soda-e2e-{run}",
     }
@@ -116,48 +245,34 @@ def main() -> int:
             sys.executable, "-m", "airflow_provider_soda.testing.emulator", "--port", str(emulator_port),
             "--rate-limit", f"update_incident={WINDOW}", "--extra-incidents", str(TASKS),
         ]  # fmt: skip
-        processes.append(start(emulator_cmd, HOME / "emulator.log", env))
+        logs = [HOME / "emulator.log"]
+        processes.append(start(emulator_cmd, logs[-1], env))
+        bulk_cmd = [
+            sys.executable, "-m", "airflow_provider_soda.testing.emulator", "--port", str(bulk_port),
+            "--rate-limit", f"update_incident={BULK_WINDOW}", "--extra-incidents", str(BULK_INCIDENTS),
+        ]  # fmt: skip
+        logs.append(HOME / "bulk-emulator.log")
+        processes.append(start(bulk_cmd, logs[-1], env))
         for name in ("api-server", "scheduler", "dag-processor", "triggerer"):
-            processes.append(start([str(BIN / "airflow"), name], HOME / f"{name}.log", env))
+            logs.append(HOME / f"{name}.log")
+            processes.append(start([str(BIN / "airflow"), name], logs[-1], env))
         for worker in ("a", "b"):  # two hosts: separate process trees and local pacing directories
             worker_env = {**env, "AIRFLOW__SODA_CLOUD__RATE_LIMIT_DIR": str(HOME / f"host-{worker}-pacing")}
             command = [str(BIN / "airflow"), "celery", "worker", "--celery-hostname", f"host-{worker}@%h"]
-            processes.append(start(command, HOME / f"worker-{worker}.log", worker_env))
-        wait_for("the emulator", lambda: requests.get(f"{emulator}/_emulator/state", timeout=2).ok, 30)
+            logs.append(HOME / f"worker-{worker}.log")
+            processes.append(start(command, logs[-1], worker_env))
+        for url in (emulator, bulk_emulator):
+            wait_for(
+                "the emulators", lambda url=url: requests.get(f"{url}/_emulator/state", timeout=2).ok, 30
+            )
         wait_for(
             "the API server",
             lambda: requests.get(f"http://127.0.0.1:{api_port}/api/v2/version", timeout=2).ok,
             120,
         )
-        wait_for(
-            f"DAG {DAG_ID} to be parsed", lambda: DAG_ID in airflow(env, "dags", "list", "-o", "plain"), 120
-        )
-        airflow(env, "dags", "unpause", DAG_ID)
-        run_id = f"storm_{run}"
-        airflow(env, "dags", "trigger", DAG_ID, "--run-id", run_id)
-        step(f"triggered {DAG_ID}: {TASKS} tasks fail at once, each notifying Soda Cloud")
-        state = wait_for(
-            "the DAG run to finish", lambda: run_state(env, run_id) in ("failed", "success"), 600
-        )
-        step(f"DAG run finished: {run_state(env, run_id)} (expected failed: every task fails on purpose)")
-        # The failure callbacks run in the task processes right after each failure.
-        snapshot: dict[str, Any] = {}
-
-        def all_moved() -> bool:
-            snapshot.update(requests.get(f"{emulator}/_emulator/state", timeout=5).json())
-            return all(
-                snapshot["incidents"][f"inc-{n:04d}"]["status"] == "investigating"
-                for n in range(1, TASKS + 1)
-            )
-
-        moved = False
-        with contextlib.suppress(TimeoutError):
-            moved = bool(wait_for("all incidents to be investigating", all_moved, 120))
-        updates = [r for r in snapshot["requests"] if r["endpoint"] == "update_incident"]
-        rejected = sum(1 for r in updates if r["status"] == 429)
-        landed = {r["incident_id"] for r in updates if r["status"] == 200}
-        step(f"{len(landed)} of {TASKS} incidents updated, {rejected} x 429, {len(updates)} update requests")
-        ok = moved and state and rejected == 0 and len(landed) == TASKS
+        storm_ok = storm(env, run, emulator, processes, logs)
+        bulk_ok = bulk(env, run, bulk_emulator, processes, logs)
+        ok = storm_ok and bulk_ok
         step(f"{'PASSED' if ok else 'FAILED'} in {time.monotonic() - started_at:.0f} s")
         return 0 if ok else 1
     finally:
