@@ -103,3 +103,14 @@ def test_retry_after_sets_the_pause() -> None:
     assert apply(state, 0.0, "reject", "a", 86400.0, 0.0) == pytest.approx(86400.0)
     delay, _ = apply(state, 1.0, "reserve", "b", 30.0)  # type: ignore[misc]
     assert delay == pytest.approx(86399.0)
+
+
+def test_only_the_newest_completions_are_kept() -> None:
+    """At any request rate the state holds at most `requests` completions (the rule never needs more)."""
+    state = schedule.new_state()
+    for i in range(10):
+        schedule.apply(state, "reserve", [f"r{i}", 30.0], 1000, P, float(i))
+        schedule.apply(state, "claim", [f"r{i}", 1.0, 30.0], 1000, P, float(i))
+        schedule.apply(state, "release", [f"r{i}", True], 1000, P, float(i))
+    schedule.apply(state, "reserve", ["x", 30.0], N, P, 9.5)  # the limit is now 3
+    assert sorted(e[2] for e in state["e"] if e[1] == schedule.DONE) == [7.0, 8.0, 9.0]

@@ -22,6 +22,7 @@ queue and the expected wait.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +77,12 @@ class SodaCloudIncidentNotifier(BaseNotifier):
         self.description = description
         self.resolution_notes = resolution_notes
         self.soda_cloud_conn_id = soda_cloud_conn_id
+
+    def __call__(self, *args: Any) -> None:
+        # BaseNotifier renders template fields in place, for good, and the DAG processor runs every
+        # queued DAG-level callback of a file against one parsed DAG, so one notifier object:
+        # rendering self would send the first run's incident id for every later run. Render a copy.
+        super(SodaCloudIncidentNotifier, copy.copy(self)).__call__(*args)
 
     def get_template_env(self, dag: DAG | None = None) -> jinja2.Environment:
         # Under dag.test() DAG-level callbacks receive the scheduler's SerializedDAG, which has no

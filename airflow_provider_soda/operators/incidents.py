@@ -247,7 +247,9 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
         """Every (incident id, validated update), or AirflowFailException listing all problems."""
         common = self._common_fields()
         entries = (
-            [{"incident_id": i} for i in self.incident_ids or []] if self.updates is None else self.updates
+            [{"incident_id": i} for i in _id_list(self.incident_ids)]
+            if self.updates is None
+            else self.updates
         )
         if not isinstance(entries, list):
             raise AirflowFailException(f"updates must be a list of dicts, got {type(entries).__name__}.")
@@ -312,6 +314,35 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
             retry_after = max((r["retry_after"] or 0 for r in failed), default=0) or None
             raise SodaCloudBulkUpdateError(summary, retry_after=retry_after)
         return results
+
+
+def _id_list(value: Any) -> list[Any]:
+    """``incident_ids`` as a list. A template renders to a string unless the DAG renders native
+    objects, so a string holding a JSON or Python list (``{{ ti.xcom_pull(...) }}``) is read as
+    that list on purpose; any other string is refused: iterating it would send one request per
+    character."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        import ast
+
+        text = value.strip()
+        try:
+            parsed = ast.literal_eval(text) if text.startswith(("[", "(")) else None
+        except (ValueError, SyntaxError):
+            parsed = None
+        if not isinstance(parsed, (list, tuple)):
+            raise AirflowFailException(
+                f"incident_ids must be a list of incident ids, got the string {value[:200]!r}. Pass a list, "
+                "an XComArg (incident_ids=find_incidents()), or a template that renders a JSON/Python list "
+                "(e.g. \"{{ ti.xcom_pull(task_ids='find_incidents') }}\"). Nothing was sent."
+            )
+        return list(parsed)
+    if not isinstance(value, (list, tuple)):
+        raise AirflowFailException(
+            f"incident_ids must be a list of incident ids, got {type(value).__name__}. Nothing was sent."
+        )
+    return list(value)
 
 
 def _outcome(

@@ -32,6 +32,19 @@ for _, entry in ipairs(state.e) do
     table.insert(kept, entry)
   end
 end
+local done = {}
+for _, entry in ipairs(kept) do
+  if entry[2] == DONE then table.insert(done, entry[3]) end
+end
+if #done > requests then
+  table.sort(done)
+  local oldest_kept = done[#done - requests + 1]
+  local newest = {}
+  for _, entry in ipairs(kept) do
+    if entry[2] ~= DONE or entry[3] >= oldest_kept then table.insert(newest, entry) end
+  end
+  kept = newest
+end
 state.e = kept
 if state.cap <= 0 or state.cap > requests or (state.cap < requests and now - state.calm >= period) then
   state.cap = requests

@@ -58,6 +58,12 @@ def _gc(state: State, requests: int, period: float, now: float) -> None:
         if (kind == DONE and t + period <= now) or (kind == RESERVED and expires <= now):
             continue
         kept.append(entry)
+    done = [entry for entry in kept if entry[1] == DONE]
+    if len(done) > requests:
+        # Only the newest `requests` completions can decide anything (the rule counts fewer than
+        # the limit), so older ones are dropped: the state stays small at any request rate.
+        oldest_kept = sorted(entry[2] for entry in done)[-requests]
+        kept = [e for e in kept if e[1] != DONE or e[2] >= oldest_kept]
     state["e"] = kept
     cap = state["cap"]
     if cap <= 0 or cap > requests or (cap < requests and now - state["calm"] >= period):

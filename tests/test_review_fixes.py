@@ -1,0 +1,67 @@
+"""Defects a review found in real DAGs (issue "Correct in real DAGs"): each test fails on the code
+before its fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_provider_soda.notifications.incidents import SodaCloudIncidentNotifier
+from airflow_provider_soda.testing import SodaCloudEmulator
+
+
+def test_one_notifier_called_for_two_runs_updates_each_runs_incident(
+    soda_cloud_emulator: SodaCloudEmulator,
+) -> None:
+    """The DAG processor runs all queued DAG-level callbacks of a file against one parsed DAG, so
+    one notifier object; each call must render its own context, not the first one's."""
+    for incident_id in ("inc-A", "inc-B"):
+        soda_cloud_emulator.add_incident({"id": incident_id})
+    notifier = SodaCloudIncidentNotifier(incident_id="{{ params.incident_id }}", status="investigating")
+    for incident_id in ("inc-A", "inc-B"):
+        dag_level: Any = {"params": {"incident_id": incident_id}, "reason": "task_failure", "run_id": "r"}
+        notifier(dag_level)
+    task_level: Any = {
+        "params": {"incident_id": "inc-A"},
+        "ti": type("TI", (), {"task_id": "t", "try_number": 1, "state": "failed"})(),
+        "run_id": "r2",
+    }
+    notifier(task_level)
+    assert [r.incident_id for r in soda_cloud_emulator.requests_to("update_incident")] == [
+        "inc-A",
+        "inc-B",
+        "inc-A",
+    ]
+    assert notifier.incident_id == "{{ params.incident_id }}"  # the object itself stays a template
+
+
+@pytest.mark.parametrize(
+    ("rendered", "expected"),
+    [
+        ("['inc-A', 'inc-B']", ["inc-A", "inc-B"]),  # what {{ ti.xcom_pull(...) }} renders to
+        ('["inc-A", "inc-B"]', ["inc-A", "inc-B"]),  # JSON
+        (["inc-A", "inc-B"], ["inc-A", "inc-B"]),  # native rendering or an XComArg
+    ],
+)
+def test_incident_ids_from_a_rendered_list(rendered: Any, expected: list[str]) -> None:
+    from airflow_provider_soda.operators.incidents import UpdateIncidentsOperator
+
+    operator = UpdateIncidentsOperator(task_id="bulk", incident_ids=["x"], status="resolved")
+    operator.incident_ids = rendered  # as after template rendering
+    assert [incident_id for incident_id, _ in operator._plan()] == expected
+
+
+@pytest.mark.parametrize("rendered", ["inc-A", "inc-A,inc-B", "[broken", 42])
+def test_incident_ids_that_are_not_a_list_are_refused_before_any_request(
+    rendered: Any, soda_cloud_emulator: SodaCloudEmulator
+) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_provider_soda.operators.incidents import UpdateIncidentsOperator
+
+    operator = UpdateIncidentsOperator(task_id="bulk", incident_ids=["x"], status="resolved")
+    operator.incident_ids = rendered
+    with pytest.raises(AirflowFailException, match=r"must be a list of incident ids.*Nothing was sent"):
+        operator.execute({"ti": None})  # type: ignore[arg-type]
+    assert soda_cloud_emulator.requests == []  # not one request per character
