@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_soda.notifications.incidents import SodaCloudIncidentNotifier
+from airflow_provider_soda.retry_policy import default_retry_policy
 from airflow_provider_soda.testing import SodaCloudEmulator
 
 
@@ -65,3 +66,32 @@ def test_incident_ids_that_are_not_a_list_are_refused_before_any_request(
     with pytest.raises(AirflowFailException, match=r"must be a list of incident ids.*Nothing was sent"):
         operator.execute({"ti": None})  # type: ignore[arg-type]
     assert soda_cloud_emulator.requests == []  # not one request per character
+
+
+@pytest.mark.skipif(
+    default_retry_policy() is None,
+    reason="Airflow < 3.3 has no task retry_policy",
+)
+def test_the_default_retry_policy_reaches_mapped_tasks_and_yields_to_default_args() -> None:
+    from datetime import datetime
+
+    from airflow.sdk import DAG
+
+    from airflow_provider_soda.operators.incidents import UpdateIncidentOperator
+    from airflow_provider_soda.retry_policy import SodaCloudRetryPolicy
+
+    mine = SodaCloudRetryPolicy(min_delay=7)
+    with DAG("plain", schedule=None, start_date=datetime(2026, 1, 1)):
+        plain = UpdateIncidentOperator(task_id="plain", incident_id="i", status="resolved")
+        off = UpdateIncidentOperator(task_id="off", incident_id="i", status="resolved", retry_policy=None)
+        mapped = UpdateIncidentOperator.partial(task_id="mapped", status="resolved").expand(incident_id=["a"])
+    with DAG("defaults", schedule=None, start_date=datetime(2026, 1, 1), default_args={"retry_policy": mine}):
+        from_default_args = UpdateIncidentOperator(task_id="t", incident_id="i", status="resolved")
+        mapped_default_args = UpdateIncidentOperator.partial(task_id="m", status="resolved").expand(
+            incident_id=["a"]
+        )
+    assert isinstance(plain.retry_policy, SodaCloudRetryPolicy)
+    assert off.retry_policy is None
+    assert isinstance(mapped.retry_policy, SodaCloudRetryPolicy)  # was None: partial() filled it
+    assert from_default_args.retry_policy is mine  # was replaced by the provider's
+    assert mapped_default_args.retry_policy is mine

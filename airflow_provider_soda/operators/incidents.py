@@ -42,6 +42,8 @@ MAX_DEFER_SECONDS = 3600.0
 #: A booked slot is kept this long past its time for the resumed task to claim it (a resume takes
 #: a few seconds under a real scheduler); later, the task queues again.
 SLOT_HOLD_SECONDS = 120.0
+#: One stateless policy object serves every operator (None on Airflow < 3.3).
+_DEFAULT_RETRY_POLICY = default_retry_policy()
 #: XCom key prefix of the outcomes of each stretch of a bulk run between two deferrals.
 _SEGMENT_KEY = "incident_results_segment_"
 
@@ -63,10 +65,14 @@ class _IncidentOperatorBase(BaseOperator):
         soda_cloud_conn_id: str = SodaCloudHook.default_conn_name,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         defer_after_seconds: float = DEFAULT_DEFER_AFTER_SECONDS,
+        retry_policy: Any = _DEFAULT_RETRY_POLICY,
         **kwargs: Any,
     ) -> None:
-        if "retry_policy" not in kwargs and (policy := default_retry_policy()) is not None:
-            kwargs["retry_policy"] = policy
+        # retry_policy is in this signature, with the policy as its default, so that Airflow's own
+        # machinery applies it: default_args override it, partial() (mapping) picks it up, and an
+        # explicit None switches it off. Airflow < 3.3 has no retry_policy, so none is passed there.
+        if retry_policy is not None or _DEFAULT_RETRY_POLICY is not None:
+            kwargs["retry_policy"] = retry_policy
         super().__init__(**kwargs)
         self.status = status
         self.severity = severity
