@@ -1,9 +1,11 @@
 """The shortest way: callbacks move the Soda Cloud incident, no extra tasks needed.
 
 ``SodaCloudIncidentNotifier`` picks the status from the callback: a failure moves the incident to
-``investigating`` with a description naming the DAG, run, task, try and error; a success moves
-it to ``resolved`` with resolution notes naming the run that fixed it. Pass ``status``,
-``description`` or ``resolution_notes`` to say something else.
+``investigating``; a success moves it to ``resolved`` with resolution notes naming the run that
+fixed it. Here ``describe_failure=True`` also replaces the incident's description with one naming
+the DAG, run, task and try (off by default, so that what people wrote on the incident stays);
+``include_error=True`` would add the exception's first line. Pass ``status``, ``description`` or
+``resolution_notes`` to say something else.
 
 Here the callbacks sit on the task that matters. To react to any task of the DAG instead, put
 the same notifiers on the DAG::
@@ -23,7 +25,7 @@ from airflow.sdk import DAG, Param, task
 from airflow_provider_soda.notifications.incidents import SodaCloudIncidentNotifier
 
 # One notifier serves both callbacks: it tells failure from success from the context.
-move_incident = SodaCloudIncidentNotifier(incident_id="{{ params.incident_id }}")
+move_incident = SodaCloudIncidentNotifier(incident_id="{{ params.incident_id }}", describe_failure=True)
 
 with DAG(
     dag_id="example_soda_incident_notifiers",

@@ -38,9 +38,20 @@ def test_task_level_failure_moves_incident_to_investigating(
 
     assert dag_run.state == "failed"
     (change,) = updates(soda_cloud_emulator)
+    # By default the description people or Soda wrote is kept, and no exception text leaves.
+    assert change == {"status": "investigating"}
+
+
+def test_describing_failures_and_errors_is_opt_in(
+    dag_test: Any, soda_cloud_emulator: SodaCloudEmulator
+) -> None:
+    dag_run = dag_test("soda_test_describing_notifier", conf={"fail": True})
+
+    assert dag_run.state == "failed"
+    (change,) = updates(soda_cloud_emulator)
     assert change["status"] == "investigating"
     description = change["description"]
-    for part in ("task pipeline failed", "soda_test_task_notifier", dag_run.run_id, "try 1"):
+    for part in ("task pipeline failed", "soda_test_describing_notifier", dag_run.run_id, "try 1"):
         assert part in description
     if DAG_TEST_PASSES_EXCEPTIONS:
         assert "RuntimeError: source returned no rows" in description

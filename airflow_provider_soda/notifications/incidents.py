@@ -6,8 +6,9 @@ The shortest way to tie a pipeline to an incident::
     on_success_callback=SodaCloudIncidentNotifier(incident_id="{{ params.incident_id }}")
 
 Without an explicit ``status`` it moves the incident to ``investigating`` on a failure (or a
-retry) and to ``resolved`` on a success, with a description or resolution notes that name the
-DAG, run, task and try. A notifier never raises a Soda Cloud error: the callback runs after the
+retry) and to ``resolved`` on a success, with resolution notes that name the DAG, run, task and
+try. It leaves the incident's description alone unless asked (``describe_failure=True``) and
+sends exception text only with ``include_error=True``. A notifier never raises a Soda Cloud error: the callback runs after the
 task's own outcome is decided, and an outage at Soda must not hide (or replace) the task's
 failure in the logs. The error is logged at ERROR level with the fix instead.
 
@@ -50,9 +51,15 @@ class SodaCloudIncidentNotifier(BaseNotifier):
     """Update a Soda Cloud incident from ``on_failure_callback``, ``on_success_callback`` or
     ``on_retry_callback``, at task or DAG level.
 
-    All arguments are templated; every field left as ``None`` gets a default from the callback's
-    context (see the module docstring). Arguments are those of
-    :class:`~airflow_provider_soda.operators.incidents.UpdateIncidentOperator`.
+    All fields are templated. Arguments are those of
+    :class:`~airflow_provider_soda.operators.incidents.UpdateIncidentOperator`, plus:
+
+    :param describe_failure: on a failure, replace the incident's description with one naming the
+        DAG, run, task and try. Off by default: the description is often written by Soda or by
+        the people working the incident, and an update replaces it.
+    :param include_error: with ``describe_failure``, add the first line of the exception (secrets
+        Airflow knows are masked; hostnames, addresses or tokens it does not know are not, which is
+        why this is off by default: the text leaves for Soda Cloud).
     """
 
     # The same fields, templated the same way, as the operator.
@@ -68,8 +75,12 @@ class SodaCloudIncidentNotifier(BaseNotifier):
         description: str | None = None,
         resolution_notes: str | None = None,
         soda_cloud_conn_id: str = SodaCloudHook.default_conn_name,
+        describe_failure: bool = False,
+        include_error: bool = False,
     ) -> None:
         super().__init__()
+        self.describe_failure = describe_failure
+        self.include_error = include_error
         self.incident_id = incident_id
         self.status = status
         self.severity = severity
@@ -95,8 +106,8 @@ class SodaCloudIncidentNotifier(BaseNotifier):
         failed = _is_failure(context)
         fields = {name: getattr(self, name) for name in UPDATE_FIELDS}
         fields["status"] = self.status or ("investigating" if failed else "resolved")
-        if failed and fields["description"] is None:
-            fields["description"] = _failure_text(context)
+        if failed and fields["description"] is None and self.describe_failure:
+            fields["description"] = _failure_text(context, include_error=self.include_error)
         if not failed and fields["resolution_notes"] is None and fields["status"] == "resolved":
             fields["resolution_notes"] = _success_text(context)
         budget = notifier_budget(dag_level=_is_dag_level(context))
@@ -168,7 +179,7 @@ def _where(context: Any) -> str:
     return f"DAG {dag_id}, run {run_id}"
 
 
-def _failure_text(context: Any) -> str:
+def _failure_text(context: Any, *, include_error: bool) -> str:
     ti = context.get("ti")
     error = context.get("exception")
     if ti is not None and context.get("reason") is None:
@@ -178,7 +189,7 @@ def _failure_text(context: Any) -> str:
             text += " (it will be retried)"
     else:
         text = f"Airflow: {_where(context)} failed ({context.get('reason') or 'failed'})"
-    if error is not None:
+    if error is not None and include_error:
         text += f": {_short_error(error)}"
     return text + "."
 

@@ -13,6 +13,9 @@ PARAMS = {
     "fail": Param(False, type="boolean"),
 }
 notifier = SodaCloudIncidentNotifier(incident_id="{{ params.incident_id }}")
+describing = SodaCloudIncidentNotifier(
+    incident_id="{{ params.incident_id }}", describe_failure=True, include_error=True
+)
 
 
 def _pipeline(params: dict[str, object] | None) -> str:
@@ -31,11 +34,24 @@ with DAG(dag_id="soda_test_task_notifier", schedule=None, start_date=datetime(20
 
 
 with DAG(
+    dag_id="soda_test_describing_notifier", schedule=None, start_date=datetime(2026, 1, 1), params=PARAMS
+):
+
+    @task(retries=0, on_failure_callback=describing)
+    def pipeline(params: dict[str, object] | None = None) -> str:
+        return _pipeline(params)
+
+    pipeline()
+
+
+with DAG(
     dag_id="soda_test_dag_notifier",
     schedule=None,
     start_date=datetime(2026, 1, 1),
     params=PARAMS,
-    on_failure_callback=notifier,
+    on_failure_callback=SodaCloudIncidentNotifier(
+        incident_id="{{ params.incident_id }}", describe_failure=True
+    ),
     on_success_callback=SodaCloudIncidentNotifier(
         incident_id="{{ params.incident_id }}", resolution_notes="Resolved by {{ run_id }}"
     ),
@@ -54,7 +70,10 @@ with DAG(dag_id="soda_test_retry_notifier", schedule=None, start_date=datetime(2
         retries=1,
         retry_delay=timedelta(0),
         on_retry_callback=SodaCloudIncidentNotifier(
-            incident_id="{{ params.incident_id }}", severity="critical"
+            incident_id="{{ params.incident_id }}",
+            severity="critical",
+            describe_failure=True,
+            include_error=True,
         ),
         on_success_callback=notifier,
     )
