@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_soda.exceptions import SodaCloudError
 
 if TYPE_CHECKING:
-    from airflow.sdk.definitions.retry_policy import RetryDecision
+    from airflow.providers.common.compat.sdk import RetryDecision
 
-try:
-    from airflow.sdk.definitions.retry_policy import RetryPolicy as _AirflowRetryPolicy
-except ImportError:  # Airflow < 3.3
+try:  # public since Airflow 3.3; the compat provider names it on every release that has it
+    from airflow.providers.common.compat.sdk import RetryPolicy as _AirflowRetryPolicy
+except (ImportError, AttributeError):  # Airflow < 3.3: no task retry policies
     _AirflowRetryPolicy = None  # type: ignore[assignment,misc]
 
 
@@ -50,7 +50,7 @@ if _AirflowRetryPolicy is not None:
         def evaluate(
             self, exception: BaseException, try_number: int, max_tries: int, context: Any = None
         ) -> RetryDecision:
-            from airflow.sdk.definitions.retry_policy import RetryDecision
+            from airflow.providers.common.compat.sdk import RetryDecision
 
             error = _soda_error(exception)
             if error is None:

@@ -77,7 +77,7 @@ class SodaCloudHook(BaseHook):
     @cached_property
     def settings(self) -> SodaCloudSettings:
         """Validated settings from the connection, with its secrets registered for log masking."""
-        from airflow.sdk.log import mask_secret
+        from airflow.providers.common.compat.sdk import mask_secret
 
         settings = SodaCloudSettings.from_connection(self.get_connection(self.soda_cloud_conn_id))
         for secret in (settings.key_secret, settings.token):

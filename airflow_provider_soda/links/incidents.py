@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from airflow.sdk import BaseOperatorLink
 
 if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import TaskInstanceKey
     from airflow.sdk import BaseOperator
-    from airflow.sdk.types import TaskInstanceKey
 
 #: XCom key under which operators store the incident's ``cloudUrl`` for the link.
 INCIDENT_URL_XCOM_KEY = "soda_cloud_incident_url"
@@ -24,7 +24,7 @@ class SodaCloudIncidentLink(BaseOperatorLink):
     name = "Soda Cloud incident"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        from airflow.sdk.execution_time.xcom import XCom
+        from airflow.providers.common.compat.sdk import XCom
 
         url = XCom.get_value(key=INCIDENT_URL_XCOM_KEY, ti_key=ti_key)
         return url if isinstance(url, str) else ""

@@ -210,9 +210,6 @@ def _short_error(error: Any) -> str:
         text = str(error).strip().splitlines()[0] if str(error).strip() else "unknown error"
     if len(text) > _MAX_ERROR_TEXT:
         text = text[: _MAX_ERROR_TEXT - 3] + "..."
-    try:
-        from airflow.sdk.log import redact  # type: ignore[attr-defined]
+    from airflow.providers.common.compat.sdk import redact
 
-        return str(redact(text))
-    except ImportError:  # pragma: no cover - older task SDKs
-        return text
+    return str(redact(text))

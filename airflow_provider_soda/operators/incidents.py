@@ -13,8 +13,8 @@ from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferred
 from airflow.sdk import BaseOperator, conf
-from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from airflow_provider_soda.exceptions import (
     SodaCloudBulkUpdateError,

@@ -1,0 +1,51 @@
+"""The provider imports Airflow only through public or common-compat paths, as official providers
+do: internal modules move between releases without notice. ``airflow_provider_soda/testing``
+is exempt: its dag.test() helpers drive Airflow's core (DagBag, the metadata DB) on purpose."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "airflow_provider_soda"
+INTERNAL = (
+    "airflow.sdk.execution_time",
+    "airflow.sdk.definitions",
+    "airflow.sdk.bases",
+    "airflow.sdk.api",
+    "airflow.sdk.types",
+    "airflow.sdk._shared",
+    "airflow.models",
+    "airflow.utils",
+    "airflow.api_fastapi",
+    "airflow.jobs",
+    "airflow.dag_processing",
+    "airflow.executors",
+)
+MODULES = sorted(p for p in PACKAGE.rglob("*.py") if "testing" not in p.relative_to(PACKAGE).parts)
+
+
+def imported_modules(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+        elif isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+    return names
+
+
+def test_the_guard_sees_internal_imports(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text("if True:\n    from airflow.sdk.execution_time.xcom import XCom\n")
+    assert any(m.startswith(INTERNAL) for m in imported_modules(sample))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=[str(p.relative_to(PACKAGE)) for p in MODULES])
+def test_no_internal_airflow_imports(path: Path) -> None:
+    internal = [m for m in imported_modules(path) if m.startswith(INTERNAL)]
+    assert internal == [], (
+        f"{path.name} imports internal Airflow modules {internal}; use airflow.sdk or airflow.providers.common.compat"
+    )
