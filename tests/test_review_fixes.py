@@ -95,3 +95,39 @@ def test_the_default_retry_policy_reaches_mapped_tasks_and_yields_to_default_arg
     assert isinstance(mapped.retry_policy, SodaCloudRetryPolicy)  # was None: partial() filled it
     assert from_default_args.retry_policy is mine  # was replaced by the provider's
     assert mapped_default_args.retry_policy is mine
+
+
+def test_statuses_are_classified_without_sockets() -> None:
+    from airflow_provider_soda.hooks.retry import Outcome, classify
+
+    expected = {200: Outcome.OK, 204: Outcome.OK, 301: Outcome.REDIRECT, 307: Outcome.REDIRECT}
+    expected |= {429: Outcome.RATE_LIMITED, 500: Outcome.TRANSIENT, 502: Outcome.TRANSIENT}
+    expected |= {503: Outcome.TRANSIENT, 504: Outcome.TRANSIENT, 400: Outcome.FINAL, 401: Outcome.FINAL}
+    expected |= {403: Outcome.FINAL, 404: Outcome.FINAL, 501: Outcome.FINAL, 418: Outcome.FINAL}
+    assert {status: classify(status) for status in expected} == expected
+
+
+def test_a_tls_failure_keeps_its_cause_and_says_what_it_was(
+    soda_cloud_emulator: SodaCloudEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """https:// to a server that speaks plain HTTP: the TLS handshake fails. The error used to say
+    only "(SSLError)"; now it carries the TLS library's reason and chains the original exception."""
+    import json
+
+    import requests
+
+    from airflow_provider_soda.exceptions import SodaCloudConnectionError
+    from airflow_provider_soda.hooks.retry import RetryLimits
+    from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
+
+    connection = json.loads(soda_cloud_emulator.airflow_connection())
+    connection["host"] = soda_cloud_emulator.url.replace("http://", "https://")
+    monkeypatch.setenv("AIRFLOW_CONN_SODA_CLOUD_DEFAULT", json.dumps(connection))
+    hook = SodaCloudHook(retry_limits=RetryLimits(max_transient_retries=0))
+    with pytest.raises(SodaCloudConnectionError) as excinfo:
+        hook.update_incident("inc-A", status="fixing")
+    assert isinstance(excinfo.value.__cause__, requests.exceptions.SSLError)
+    message = str(excinfo.value)
+    assert "SSLError: " in message
+    assert any(word in message.lower() for word in ("ssl", "tls", "version", "record"))
+    assert connection["password"] not in message

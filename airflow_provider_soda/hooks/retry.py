@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+import enum
 import random
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+
+
+class Outcome(enum.Enum):
+    """What a response's status means for the request that got it."""
+
+    OK = "ok"  # 2xx: read the body
+    REDIRECT = "redirect"  # 3xx: never followed (credentials stay with the configured host)
+    RATE_LIMITED = "rate_limited"  # 429: the schedule pauses, then retry
+    TRANSIENT = "transient"  # 500, 502, 503, 504: retry with backoff
+    FINAL = "final"  # any other status: raise, retrying cannot help
+
+
+def classify(status: int) -> Outcome:
+    """The :class:`Outcome` of an HTTP status: the one place that decides what is retried."""
+    if 200 <= status < 300:
+        return Outcome.OK
+    if 300 <= status < 400:
+        return Outcome.REDIRECT
+    if status == 429:
+        return Outcome.RATE_LIMITED
+    if status in RETRYABLE_STATUS:
+        return Outcome.TRANSIENT
+    return Outcome.FINAL
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from airflow_provider_soda.exceptions import (
     SodaCloudValidationError,
     api_error_class,
 )
-from airflow_provider_soda.hooks.retry import RETRYABLE_STATUS, RetryLimits, parse_retry_after
+from airflow_provider_soda.hooks.retry import Outcome, RetryLimits, classify, parse_retry_after
 from airflow_provider_soda.hooks.settings import CONN_TYPE, SodaCloudSettings
 from airflow_provider_soda.models import ErrorBody, Incident, IncidentPage, IncidentUpdate, TestLogin
 
@@ -276,7 +276,8 @@ class SodaCloudHook(BaseHook):
         try:
             return retrying(attempt)
         except tenacity.RetryError as err:
-            raise _failure(err.last_attempt).error from None
+            error = _failure(err.last_attempt).error
+            raise error from error.__cause__
 
     def _attempt(
         self,
@@ -289,6 +290,62 @@ class SodaCloudHook(BaseHook):
         ticket: Ticket | None = None,
     ) -> Any:
         """One request: the JSON body, a final error, or :class:`_Retryable` when another try may pass."""
+        response, pause = self._send(endpoint, path, subject=subject, params=params, json=json, ticket=ticket)
+        status = response.status_code
+        outcome = classify(status)
+        if outcome is Outcome.OK:
+            try:
+                return response.json()
+            except ValueError as err:
+                # Cut short or replaced by a proxy page: the update is idempotent, so try again.
+                raise _Retryable(
+                    "transient",
+                    f"HTTP {status} without valid JSON",
+                    _caused_by(
+                        SodaCloudResponseError(
+                            f"Soda Cloud at {self.base_url} answered the {subject} with HTTP {status} but no "
+                            f"valid JSON ({response.headers.get('Content-Type', 'no content type')}), retries "
+                            f"included. A proxy may be in the way; check the connection's host.{_trace(response)}"
+                        ),
+                        err,
+                    ),
+                    trace=_trace(response),
+                ) from err
+        if outcome is Outcome.REDIRECT:
+            raise SodaCloudConfigError(
+                f"Soda Cloud at {self.base_url} redirected the {subject} to "
+                f"{response.headers.get('Location', '(no location)')!r}. Credentials are never sent on "
+                f"to another address: set the host of connection {self.soda_cloud_conn_id!r} to the "
+                "final base URL."
+            )
+        if outcome is Outcome.RATE_LIMITED:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            delay = pause if pause is not None else retry_after or 0.0
+            source = "Retry-After" if retry_after is not None else "no Retry-After"
+            raise _Retryable(
+                "rate_limit",
+                f"rate limit hit (HTTP 429, {source})",
+                self._api_error(response, subject, retry_after=delay),
+                delay=delay,
+                trace=_trace(response),
+            )
+        if outcome is Outcome.TRANSIENT:
+            raise _Retryable(
+                "transient", f"HTTP {status}", self._api_error(response, subject), trace=_trace(response)
+            )
+        raise self._api_error(response, subject)
+
+    def _send(
+        self,
+        endpoint: Endpoint,
+        path: str,
+        *,
+        subject: str,
+        params: dict[str, str] | None,
+        json: dict[str, Any] | None,
+        ticket: Ticket | None,
+    ) -> tuple[requests.Response, float | None]:
+        """Send within a rate-limit slot; return the response and, for a 429, the schedule's pause."""
         import requests
 
         from airflow_provider_soda.pacing import QueueTooLong
@@ -310,66 +367,32 @@ class SodaCloudHook(BaseHook):
                     # The whole schedule pauses, in every process sharing it; retries queue behind that.
                     pause = slot.rejected(parse_retry_after(response.headers.get("Retry-After")))
         except QueueTooLong as err:
+            limit = self.settings.rate_limit(endpoint.bucket)
             raise SodaCloudQueueTimeoutError(
                 f"The {subject} was not sent: {err.position} Soda Cloud requests of connection "
                 f"{self.soda_cloud_conn_id!r} are queued ahead of it for the rate limit of "
-                f"{self.settings.rate_limit(endpoint.bucket).requests} per "
-                f"{self.settings.rate_limit(endpoint.bucket).period:g} s, and its slot comes in about "
-                f"{err.wait:.0f} s, longer than this caller may wait "
-                f"({self.retry_limits.max_queue_wait:.0f} s). Retry later, or give the caller a longer budget.",
+                f"{limit.requests} per {limit.period:g} s, and its slot comes in about {err.wait:.0f} s, "
+                f"longer than this caller may wait ({self.retry_limits.max_queue_wait:.0f} s). Retry "
+                "later, or give the caller a longer budget.",
                 retry_after=err.wait,
                 position=err.position,
-            ) from None
+            ) from err
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
+            # The cause's own message (a TLS failure against a custom CA bundle, a refused port)
+            # is what tells the reader what to fix; Airflow's masker still sees it first.
             raise _Retryable(
                 "transient",
                 f"{type(err).__name__}",
-                SodaCloudConnectionError(
-                    f"Could not reach Soda Cloud at {self.base_url} for the {subject} "
-                    f"({type(err).__name__}), retries included. Check the network, and the region or "
-                    f"host of connection {self.soda_cloud_conn_id!r}."
-                ),
-            ) from None
-
-        status = response.status_code
-        if 200 <= status < 300:
-            try:
-                return response.json()
-            except ValueError:
-                # Cut short or replaced by a proxy page: the update is idempotent, so try again.
-                raise _Retryable(
-                    "transient",
-                    f"HTTP {status} without valid JSON",
-                    SodaCloudResponseError(
-                        f"Soda Cloud at {self.base_url} answered the {subject} with HTTP {status} but no "
-                        f"valid JSON ({response.headers.get('Content-Type', 'no content type')}), retries "
-                        f"included. A proxy may be in the way; check the connection's host.{_trace(response)}"
+                _caused_by(
+                    SodaCloudConnectionError(
+                        f"Could not reach Soda Cloud at {self.base_url} for the {subject}, retries included: "
+                        f"{type(err).__name__}: {_masked(err)}. Check the network, and the region or host "
+                        f"of connection {self.soda_cloud_conn_id!r}."
                     ),
-                    trace=_trace(response),
-                ) from None
-        if 300 <= status < 400:
-            raise SodaCloudConfigError(
-                f"Soda Cloud at {self.base_url} redirected the {subject} to "
-                f"{response.headers.get('Location', '(no location)')!r}. Credentials are never sent on "
-                f"to another address: set the host of connection {self.soda_cloud_conn_id!r} to the "
-                "final base URL."
-            )
-        if status == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            delay = pause if pause is not None else retry_after or 0.0
-            source = "Retry-After" if retry_after is not None else "no Retry-After"
-            raise _Retryable(
-                "rate_limit",
-                f"rate limit hit (HTTP 429, {source})",
-                self._api_error(response, subject, retry_after=delay),
-                delay=delay,
-                trace=_trace(response),
-            )
-        if status in RETRYABLE_STATUS:
-            raise _Retryable(
-                "transient", f"HTTP {status}", self._api_error(response, subject), trace=_trace(response)
-            )
-        raise self._api_error(response, subject)
+                    err,
+                ),
+            ) from err
+        return response, pause
 
     def _api_error(
         self, response: requests.Response, subject: str, *, retry_after: float | None = None
@@ -529,4 +552,18 @@ def _parse(model: type[_M], body: Any, subject: str, base_url: str) -> _M:
         raise SodaCloudResponseError(
             f"Soda Cloud at {base_url} answered the {subject} with JSON of an unexpected shape: "
             f"{err.error_count()} problem(s), first: {err.errors()[0]['msg']}."
-        ) from None
+        ) from err
+
+
+def _caused_by(error: SodaCloudError, cause: BaseException) -> SodaCloudError:
+    """``error`` with ``cause`` as its ``__cause__``, for when it is raised after the retries."""
+    error.__cause__ = cause
+    return error
+
+
+def _masked(err: BaseException) -> str:
+    """The exception's message through Airflow's secrets masker (first line, shortened)."""
+    from airflow.providers.common.compat.sdk import redact
+
+    text = (str(err).strip().splitlines() or [""])[0][:300]
+    return str(redact(text))
