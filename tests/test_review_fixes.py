@@ -131,3 +131,26 @@ def test_a_tls_failure_keeps_its_cause_and_says_what_it_was(
     assert "SSLError: " in message
     assert any(word in message.lower() for word in ("ssl", "tls", "version", "record"))
     assert connection["password"] not in message
+
+
+def test_dag_authors_tune_the_hook_through_hook_params() -> None:
+    from airflow_provider_soda.hooks.retry import RetryLimits
+    from airflow_provider_soda.notifications.incidents import notifier_budget
+    from airflow_provider_soda.operators.incidents import UpdateIncidentOperator, UpdateIncidentsOperator
+
+    tuned = {"max_transient_retries": 7, "backoff_cap": 60.0}
+    operator = UpdateIncidentOperator(task_id="t", incident_id="i", status="resolved", hook_params=tuned)
+    assert (operator.hook.retry_limits.max_transient_retries, operator.hook.retry_limits.backoff_cap) == (
+        7,
+        60,
+    )
+    deferrable = UpdateIncidentsOperator(
+        task_id="b", incident_ids=["i"], status="resolved", deferrable=True, hook_params=tuned
+    )
+    limits = deferrable.hook.retry_limits
+    assert (limits.max_transient_retries, limits.max_queue_wait) == (7, deferrable.defer_after_seconds)
+    notifier = SodaCloudIncidentNotifier(incident_id="i", hook_params={"max_queue_wait": 60})
+    assert notifier_budget(dag_level=False).updated(notifier.hook_params).max_queue_wait == 60
+    with pytest.raises(ValueError, match=r"unknown key\(s\) 'retries'.*max_transient_retries"):
+        UpdateIncidentOperator(task_id="u", incident_id="i", status="resolved", hook_params={"retries": 3})
+    assert RetryLimits().updated(None) == RetryLimits()

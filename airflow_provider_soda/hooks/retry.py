@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 
@@ -55,6 +58,22 @@ class RetryLimits:
     max_rate_limit_retries: int = 5
     max_wait: float = 300.0
     max_queue_wait: float = 3600.0
+
+    def updated(self, params: Mapping[str, Any] | None) -> RetryLimits:
+        """These limits with ``params`` (field name -> value) applied; an unknown name is an error.
+
+        This is what operators and notifiers take as ``hook_params``, as dbt Cloud's do.
+        """
+        if not params:
+            return self
+        fields = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(params) - fields)
+        if unknown:
+            raise ValueError(
+                f"hook_params has unknown key(s) {', '.join(map(repr, unknown))}; valid keys are "
+                f"{', '.join(sorted(fields))} (see RetryLimits)."
+            )
+        return dataclasses.replace(self, **params)
 
     def backoff(self, retry_number: int) -> float:
         """Full-jitter delay before transient retry ``retry_number`` (1-based)."""

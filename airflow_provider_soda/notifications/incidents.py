@@ -60,6 +60,9 @@ class SodaCloudIncidentNotifier(BaseNotifier):
     :param include_error: with ``describe_failure``, add the first line of the exception (secrets
         Airflow knows are masked; hostnames, addresses or tokens it does not know are not, which is
         why this is off by default: the text leaves for Soda Cloud).
+    :param hook_params: the hook's retry limits to change, by
+        :class:`~airflow_provider_soda.hooks.retry.RetryLimits` field (applied over the budget of
+        where the notifier runs).
     """
 
     # The same fields, templated the same way, as the operator.
@@ -77,8 +80,11 @@ class SodaCloudIncidentNotifier(BaseNotifier):
         soda_cloud_conn_id: str = SodaCloudHook.default_conn_name,
         describe_failure: bool = False,
         include_error: bool = False,
+        hook_params: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        self.hook_params = hook_params or {}
+        RetryLimits().updated(self.hook_params)  # an unknown key fails at parse time
         self.describe_failure = describe_failure
         self.include_error = include_error
         self.incident_id = incident_id
@@ -110,7 +116,7 @@ class SodaCloudIncidentNotifier(BaseNotifier):
             fields["description"] = _failure_text(context, include_error=self.include_error)
         if not failed and fields["resolution_notes"] is None and fields["status"] == "resolved":
             fields["resolution_notes"] = _success_text(context)
-        budget = notifier_budget(dag_level=_is_dag_level(context))
+        budget = notifier_budget(dag_level=_is_dag_level(context)).updated(self.hook_params)
         hook = SodaCloudHook(soda_cloud_conn_id=self.soda_cloud_conn_id, retry_limits=budget)
         try:
             hook.update_incident(self.incident_id, **fields)

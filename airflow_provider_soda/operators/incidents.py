@@ -66,6 +66,7 @@ class _IncidentOperatorBase(BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         defer_after_seconds: float = DEFAULT_DEFER_AFTER_SECONDS,
         retry_policy: Any = _DEFAULT_RETRY_POLICY,
+        hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         # retry_policy is in this signature, with the policy as its default, so that Airflow's own
@@ -82,16 +83,18 @@ class _IncidentOperatorBase(BaseOperator):
         self.soda_cloud_conn_id = soda_cloud_conn_id
         self.deferrable = deferrable
         self.defer_after_seconds = defer_after_seconds
+        self.hook_params = hook_params or {}
+        RetryLimits().updated(self.hook_params)  # an unknown key fails at parse time, not at run time
 
     @cached_property
     def hook(self) -> SodaCloudHook:
         # When deferrable, the worker only sleeps through short waits; a longer one comes back as
         # an error with retry_after, and the operator books a slot and defers instead.
-        limits = (
-            RetryLimits(max_wait=self.defer_after_seconds, max_queue_wait=self.defer_after_seconds)
-            if self.deferrable
-            else None
-        )
+        limits = RetryLimits().updated(self.hook_params)
+        if self.deferrable:
+            limits = limits.updated(
+                {"max_wait": self.defer_after_seconds, "max_queue_wait": self.defer_after_seconds}
+            )
         return SodaCloudHook(soda_cloud_conn_id=self.soda_cloud_conn_id, retry_limits=limits)
 
     def _common_fields(self) -> dict[str, Any]:
@@ -184,6 +187,9 @@ class UpdateIncidentOperator(_IncidentOperatorBase):
     :param deferrable: spend long rate-limit waits in the triggerer; defaults to Airflow's
         ``[operators] default_deferrable``.
     :param defer_after_seconds: only waits longer than this are deferred (default 5 s).
+    :param hook_params: the hook's retry limits to change, by
+        :class:`~airflow_provider_soda.hooks.retry.RetryLimits` field, e.g.
+        ``{"max_transient_retries": 5, "backoff_cap": 60}``.
     """
 
     template_fields: Sequence[str] = ("incident_id", *_IncidentOperatorBase.template_fields)
