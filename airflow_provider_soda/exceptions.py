@@ -1,7 +1,22 @@
 """Exceptions raised by the Soda Cloud provider, all rooted in :class:`SodaCloudError`.
 
 ``retryable`` tells callers (the operator, notifiers) whether trying again later can help,
-so that a bad API key fails a task at once instead of burning its Airflow retries.
+so that a bad API key fails a task at once instead of burning its Airflow retries::
+
+    SodaCloudError                          retryable
+    ├── SodaCloudConfigError (ValueError)   no    the connection or [soda_cloud] config is wrong
+    ├── SodaCloudValidationError (ValueError) no  bad arguments; nothing was sent
+    ├── SodaCloudConnectionError            yes   network error or timeout, retries included
+    ├── SodaCloudResponseError              yes   not the documented JSON (a proxy?)
+    ├── SodaCloudQueueTimeoutError          yes   the rate-limit queue is longer than the budget
+    ├── SodaCloudBulkUpdateError            yes   some updates of a bulk run failed
+    └── SodaCloudAPIError                   no    an error status (status_code, code, trace_id)
+        ├── SodaCloudBadRequestError        no    400
+        ├── SodaCloudAuthenticationError    no    401
+        ├── SodaCloudPermissionError        no    403
+        ├── SodaCloudNotFoundError          no    404
+        ├── SodaCloudRateLimitError         yes   429 beyond the retry budget (retry_after)
+        └── SodaCloudServerError            yes   5xx beyond the retry budget
 """
 
 from __future__ import annotations
@@ -98,7 +113,7 @@ _BY_STATUS: dict[int, type[SodaCloudAPIError]] = {
 
 
 def api_error_class(status_code: int) -> type[SodaCloudAPIError]:
-    """The exception class for an HTTP error status."""
+    """Return the exception class for an HTTP error status."""
     if status_code >= 500:
         return SodaCloudServerError
     return _BY_STATUS.get(status_code, SodaCloudAPIError)

@@ -1,5 +1,6 @@
-"""Pydantic models of the Soda Cloud incident API (``PublicApiUpdateIncidentDTO``,
-``IncidentContentDTO``, ``ErrorResponse``).
+"""Pydantic models of the Soda Cloud incident API.
+
+The schemas are ``PublicApiUpdateIncidentDTO``, ``IncidentContentDTO`` and ``ErrorResponse``.
 
 Requests are strict, so that a typo fails before anything is sent; responses are lenient,
 because Soda's documentation has changed which response fields are required.
@@ -78,7 +79,7 @@ class IncidentUpdate(BaseModel):
             raise SodaCloudValidationError(f"Invalid incident update: {_describe(err)}") from None
 
     def to_payload(self) -> dict[str, Any]:
-        """The JSON body, camelCase as on the wire, without unset fields."""
+        """Return the JSON body, camelCase as on the wire, without unset fields."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
@@ -120,7 +121,7 @@ class Incident(BaseModel):
         return self.status.value if isinstance(self.status, Enum) else self.status
 
     def to_xcom(self) -> dict[str, Any]:
-        """A JSON-serialisable dict with snake_case keys, as pushed to XCom."""
+        """Return a JSON-serialisable dict with snake_case keys, as pushed to XCom."""
         return self.model_dump(mode="json", by_alias=False)
 
 

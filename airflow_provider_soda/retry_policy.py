@@ -24,7 +24,7 @@ except (ImportError, AttributeError):  # Airflow < 3.3: no task retry policies
 
 
 def _soda_error(exception: BaseException | None) -> SodaCloudError | None:
-    """The SodaCloudError behind ``exception``, following ``raise ... from`` chains."""
+    """Return the SodaCloudError behind ``exception``, following ``raise ... from`` chains."""
     seen = 0
     while exception is not None and seen < 10:
         if isinstance(exception, SodaCloudError):
@@ -80,5 +80,5 @@ if _AirflowRetryPolicy is not None:
 
 
 def default_retry_policy() -> Any:
-    """A :class:`SodaCloudRetryPolicy` where Airflow supports task retry policies, else ``None``."""
+    """Return a :class:`SodaCloudRetryPolicy` where Airflow supports task retry policies, else ``None``."""
     return SodaCloudRetryPolicy() if _AirflowRetryPolicy is not None else None

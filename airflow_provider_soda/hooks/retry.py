@@ -25,7 +25,7 @@ class Outcome(enum.Enum):
 
 
 def classify(status: int) -> Outcome:
-    """The :class:`Outcome` of an HTTP status: the one place that decides what is retried."""
+    """Return the :class:`Outcome` of an HTTP status: the one place that decides what is retried."""
     if 200 <= status < 300:
         return Outcome.OK
     if 300 <= status < 400:
@@ -60,7 +60,7 @@ class RetryLimits:
     max_queue_wait: float = 3600.0
 
     def updated(self, params: Mapping[str, Any] | None) -> RetryLimits:
-        """These limits with ``params`` (field name -> value) applied; an unknown name is an error.
+        """Return these limits with ``params`` (field name -> value) applied; refuse unknown names.
 
         This is what operators and notifiers take as ``hook_params``, as dbt Cloud's do.
         """

@@ -90,7 +90,7 @@ class SodaCloudHook(BaseHook):
         return self.settings.base_url
 
     def get_conn(self) -> requests.Session:
-        """The authenticated ``requests.Session``, created once and reused for every call."""
+        """Return the authenticated ``requests.Session``, created once and reused for every call."""
         return self._session
 
     @cached_property
@@ -128,8 +128,19 @@ class SodaCloudHook(BaseHook):
     ) -> Incident:
         """Update one incident, sending only the fields given, and return it as Soda Cloud now has it.
 
-        Everything is validated before any request: an unknown status or severity raises
-        :class:`~airflow_provider_soda.exceptions.SodaCloudValidationError` listing the valid values.
+        Everything is validated before any request, so a typo costs no rate-limit slot.
+
+        :param incident_id: the incident's id (blanks around it are dropped).
+        :param status: ``reported``, ``investigating``, ``fixing`` or ``resolved``.
+        :param severity: ``minor``, ``major`` or ``critical``.
+        :param title: the new title.
+        :param description: the new description (it replaces the old one).
+        :param resolution_notes: how the incident was resolved.
+        :return: the incident as Soda Cloud returned it.
+        :raises SodaCloudValidationError: an unknown status or severity, or nothing to update.
+        :raises SodaCloudAPIError: Soda Cloud refused the update (a subclass per status).
+        :raises SodaCloudQueueTimeoutError: the rate-limit queue is longer than ``max_queue_wait``.
+        :raises SodaCloudConnectionError: Soda Cloud could not be reached, retries included.
         """
         update = IncidentUpdate.build(
             status=status,
@@ -145,9 +156,13 @@ class SodaCloudHook(BaseHook):
     ) -> Incident:
         """Send an already validated :class:`IncidentUpdate` to one incident.
 
+        :param incident_id: the incident's id.
+        :param update: the fields to set.
         :param ticket: a slot booked earlier with :meth:`reserve_slot` (a deferrable operator
             books before deferring and sends in that slot when it resumes); by default the
             request queues now.
+        :return: the incident as Soda Cloud returned it.
+        :raises SodaCloudError: as :meth:`update_incident`.
         """
         incident_id = normalise_incident_id(incident_id)
         path = UPDATE_INCIDENT.path.format(incident_id=quote(incident_id, safe=""))
@@ -169,7 +184,12 @@ class SodaCloudHook(BaseHook):
         return incident
 
     def get_incident(self, incident_id: str) -> Incident:
-        """Read one incident (Soda Cloud has no GET-one endpoint: this filters the list)."""
+        """Read one incident (Soda Cloud has no GET-one endpoint: this filters the list).
+
+        :param incident_id: the incident's id.
+        :return: the incident.
+        :raises SodaCloudNotFoundError: no such incident in this organisation and region.
+        """
         incident_id = normalise_incident_id(incident_id)
         subject = f"lookup of incident {incident_id!r}"
         body = self._call(
@@ -190,6 +210,8 @@ class SodaCloudHook(BaseHook):
 
         The message says which region and URL were tried, because a key used against the wrong
         region fails with 401 exactly like a wrong key.
+
+        :return: whether the credentials work, and a message for the UI (never raises).
         """
         try:
             where = self.settings.location
@@ -207,7 +229,7 @@ class SodaCloudHook(BaseHook):
     # -- transport ----------------------------------------------------------------------------
 
     def _pacer(self, endpoint: Endpoint) -> Pacer:
-        """The schedule this connection's requests to ``endpoint`` queue in (see :mod:`..pacing`)."""
+        """Return the schedule this connection's requests to ``endpoint`` queue in (see :mod:`..pacing`)."""
         from airflow_provider_soda.pacing import Pacer, pacing_store, schedule_key
 
         settings = self.settings
@@ -489,7 +511,7 @@ class _Retryable(Exception):
 
 
 def _failure(attempt: Any) -> _Retryable:
-    """The :class:`_Retryable` of a tenacity attempt (a RetryCallState or a Future)."""
+    """Return the :class:`_Retryable` of a tenacity attempt (a RetryCallState or a Future)."""
     outcome = getattr(attempt, "outcome", attempt)
     failure = outcome.exception()
     assert isinstance(failure, _Retryable)
@@ -562,7 +584,7 @@ def _caused_by(error: SodaCloudError, cause: BaseException) -> SodaCloudError:
 
 
 def _masked(err: BaseException) -> str:
-    """The exception's message through Airflow's secrets masker (first line, shortened)."""
+    """Return the exception's message through Airflow's secrets masker (first line, shortened)."""
     from airflow.providers.common.compat.sdk import redact
 
     text = (str(err).strip().splitlines() or [""])[0][:300]

@@ -48,8 +48,9 @@ _DAG_LEVEL_SHARE = 1 / 3
 
 
 class SodaCloudIncidentNotifier(BaseNotifier):
-    """Update a Soda Cloud incident from ``on_failure_callback``, ``on_success_callback`` or
-    ``on_retry_callback``, at task or DAG level.
+    """Update a Soda Cloud incident from a task's or a DAG's callbacks.
+
+    Use it as ``on_failure_callback``, ``on_success_callback`` or ``on_retry_callback``.
 
     All fields are templated. Arguments are those of
     :class:`~airflow_provider_soda.operators.incidents.UpdateIncidentOperator`, plus:

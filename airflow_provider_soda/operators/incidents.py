@@ -149,16 +149,19 @@ class _IncidentOperatorBase(BaseOperator):
                 moment=datetime.now(timezone.utc) + timedelta(seconds=ticket.delay),
                 progress={**progress, "deferrals": deferrals, "token": ticket.token},
             ),
-            method_name="execute_after_wait",
+            method_name="execute_complete",
             timeout=timedelta(seconds=ticket.delay + SLOT_HOLD_SECONDS),
         )
 
     def execute(self, context: Context) -> Any:
         return self._run(context, {})
 
-    def execute_after_wait(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after a deferral, at the booked slot, with the progress the trigger carried."""
         return self._run(context, dict((event or {}).get("progress", {})))
+
+    #: The resume method's name before 0.2.0, kept for tasks deferred by an older version.
+    execute_after_wait = execute_complete
 
     def _run(self, context: Context, progress: dict[str, Any]) -> Any:
         raise NotImplementedError
@@ -329,10 +332,12 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
 
 
 def _id_list(value: Any) -> list[Any]:
-    """``incident_ids`` as a list. A template renders to a string unless the DAG renders native
-    objects, so a string holding a JSON or Python list (``{{ ti.xcom_pull(...) }}``) is read as
-    that list on purpose; any other string is refused: iterating it would send one request per
-    character."""
+    """Return ``incident_ids`` as a list.
+
+    A template renders to a string unless the DAG renders native objects, so a string holding a
+    JSON or Python list (``{{ ti.xcom_pull(...) }}``) is read as that list on purpose; any other
+    string is refused: iterating it would send one request per character.
+    """
     if value is None:
         return []
     if isinstance(value, str):

@@ -47,7 +47,7 @@ __all__ = ["Pacer", "PacingStore", "QueueTooLong", "Slot", "StoreUnavailable", "
 
 
 def default_directory() -> str:
-    """A private per-user directory for the ``local`` store."""
+    """Return a private per-user directory for the ``local`` store."""
     return os.path.join(tempfile.gettempdir(), f"airflow-provider-soda-{os.getuid()}", "pacing")
 
 
@@ -77,7 +77,7 @@ class Slot:
         self._settled = False
 
     def rejected(self, retry_after: float | None) -> float:
-        """A 429: pause the schedule for everyone; returns the seconds until it may send again."""
+        """Record a 429: pause the schedule for everyone; return the seconds until it may send again."""
         self._settled = True
         limit = self._pacer.limit
         jitter = random.uniform(0, limit.period / limit.requests)  # full jitter over one slot's share
@@ -139,7 +139,7 @@ class Pacer:
 
 
 def schedule_key(*, base_url: str, credential: str, bucket: str, group: str | None) -> str:
-    """The schedule's name: a hash, so that no store ever holds a URL or a credential fingerprint."""
+    """Return the schedule's name: a hash, so that no store ever holds a URL or a credential fingerprint."""
     scope = f"group:{group}" if group else f"{base_url}|{credential}"
     return hashlib.sha256(f"{scope}|{bucket}".encode()).hexdigest()[:32]
 
@@ -196,7 +196,7 @@ def _config(option: str, default: str) -> str:
 
 
 def pacing_store() -> PacingStore:
-    """The store named by ``[soda_cloud] rate_limit_store``, one instance per process and setting."""
+    """Return the store named by ``[soda_cloud] rate_limit_store``, one instance per process and setting."""
     setting = _config("rate_limit_store", DEFAULT_STORE)
     directory = _config("rate_limit_dir", "") or default_directory()
     prefix = _config("rate_limit_redis_prefix", DEFAULT_REDIS_PREFIX)

@@ -23,7 +23,7 @@ _KEY_TTL_EXTRA = 600.0
 
 
 def redact_url(url: str) -> str:
-    """The URL without its password (``redis://user:***@host``), for logs and errors."""
+    """Return the URL without its password (``redis://user:***@host``), for logs and errors."""
     parts = urlsplit(url)
     if parts.password is None:
         return url

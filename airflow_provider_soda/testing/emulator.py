@@ -48,7 +48,7 @@ ADMIN_PATH = "/_emulator/state"
 
 
 def default_incidents() -> list[dict[str, Any]]:
-    """The incidents a new emulator starts with (camelCase, as Soda Cloud returns them)."""
+    """Return the incidents a new emulator starts with (camelCase, as Soda Cloud returns them)."""
     return [
         {
             "id": DEMO_INCIDENT_ID,
@@ -200,7 +200,7 @@ class SodaCloudEmulator:
         return f"http://{self.host}:{self.port}"
 
     def airflow_connection(self, **extra: Any) -> str:
-        """A JSON connection for ``AIRFLOW_CONN_<ID>`` that points at this emulator."""
+        """Return a JSON connection for ``AIRFLOW_CONN_<ID>`` that points at this emulator."""
         return json.dumps(
             {
                 "conn_type": "soda_cloud",
@@ -221,7 +221,7 @@ class SodaCloudEmulator:
             self._history[record["id"]] = []
 
     def incident(self, incident_id: str) -> dict[str, Any]:
-        """The incident as the API would return it."""
+        """Return the incident as the API would return it."""
         with self._lock:
             return self._content(self._incidents[incident_id])
 
@@ -248,8 +248,10 @@ class SodaCloudEmulator:
             self.requests.clear()
 
     def snapshot(self) -> dict[str, Any]:
-        """Requests (without bodies) and incidents, as JSON; served at ``/_emulator/state`` for
-        tests that run the emulator in another process (storms, clusters)."""
+        """Return the requests (without bodies) and incidents as JSON.
+
+        Served at ``/_emulator/state`` for tests that run the emulator in another process.
+        """
         with self._lock:
             return {
                 "requests": [

@@ -11,7 +11,7 @@ from airflow_provider_soda.testing.emulator import SodaCloudEmulator
 
 @pytest.fixture
 def soda_cloud_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[SodaCloudEmulator]:
-    """A running emulator, with ``soda_cloud_default`` pointing at it for the test's duration."""
+    """Yield a running emulator, with ``soda_cloud_default`` pointing at it for the test's duration."""
     with SodaCloudEmulator() as emulator:
         monkeypatch.setenv("AIRFLOW_CONN_SODA_CLOUD_DEFAULT", emulator.airflow_connection())
         yield emulator

@@ -117,7 +117,7 @@ def _update_one(
 
 
 def context() -> Any:
-    """A forkserver context that has imported the provider before forking any worker."""
+    """Return a forkserver context that has imported the provider before forking any worker."""
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(_PRELOAD)
     return ctx
