@@ -103,7 +103,9 @@ def get_provider_info() -> dict[str, Any]:
                         "region. Ignored when a custom base URL is set.",
                         "schema": {
                             "type": ["string", "null"],
-                            "enum": list(REGIONS),
+                            # null: the field left empty (the default region applies), which the
+                            # type admits, so the enum must too.
+                            "enum": [*REGIONS, None],
                             "default": DEFAULT_REGION,
                             # The dropdown shows "US (cloud.us.soda.io)"; the stored value stays "us".
                             "values_display": {
@@ -117,6 +119,12 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "A pre-authenticated Soda Cloud token, sent as cookie 'token'. "
                         "Only used when no API key is set.",
                         "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "verify": {
+                        "label": "CA bundle (optional)",
+                        "description": "Path, on the workers, of a CA bundle file for a corporate TLS "
+                        "proxy in front of Soda Cloud. TLS verification cannot be turned off.",
+                        "schema": {"type": ["string", "null"]},
                     },
                     "timeout": {
                         "label": "Request timeout (seconds)",

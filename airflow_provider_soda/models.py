@@ -120,6 +120,18 @@ class Incident(BaseModel):
         """The status as a plain string, whether or not this provider knows the value."""
         return self.status.value if isinstance(self.status, Enum) else self.status
 
+    def satisfies(self, update: IncidentUpdate) -> bool:
+        """Tell whether the incident already holds every field ``update`` sets (sending it would change nothing)."""
+        severity = self.severity.value if isinstance(self.severity, Enum) else self.severity
+        current = {
+            "status": self.status_value,
+            "severity": severity,
+            "title": self.name,
+            "description": self.description,
+            "resolutionNotes": self.resolution_notes,
+        }
+        return all(current.get(key) == value for key, value in update.to_payload().items())
+
     def to_xcom(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict with snake_case keys, as pushed to XCom."""
         return self.model_dump(mode="json", by_alias=False)
@@ -157,3 +169,4 @@ class IncidentPage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     content: list[Incident] = Field(default_factory=list)
+    last: bool | None = None  # whether this is the last page; None when Soda leaves it out

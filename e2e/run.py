@@ -44,6 +44,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 USER, PASSWORD = "admin", "e2e-admin-password"
+# Typed into the form's "CA bundle" field; the emulator speaks plain HTTP, so it is stored, not used.
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 DAG_ID = "example_soda_incident_lifecycle"
 INCIDENT_ID = "7d3f9a52-41c6-4b8e-9a0d-2c5e6f1b8a01"
 # Releases whose list-row Test button refuses a connection without a port (apache/airflow#73298,
@@ -182,6 +184,8 @@ def run_browser(base: str, emulator: str, env: dict[str, str]) -> None:
             page.get_by_role("button", name="Extra Fields", exact=True).click()
             page.get_by_role("combobox", name="Region").click()
             page.get_by_role("option", name="US (cloud.us.soda.io)").click()
+            # Airflow's form names its extra inputs element_<field> without tying the label to them.
+            page.locator("input[id$='verify']").first.fill(CA_BUNDLE)
             page.screenshot(path=str(ARTIFACTS / "01-connection-form-extra.png"), full_page=True)
             page.get_by_role("button", name="Save").click()
             expect(page.get_by_text("soda_cloud_default")).to_be_visible(timeout=15_000)
@@ -238,11 +242,12 @@ def check_saved_connection(base: str, emulator: str) -> None:
     saved = api(base).get(f"{base}/api/v2/connections/soda_cloud_default", timeout=10).json()
     extra = json.loads(saved.get("extra") or "{}")
     step(f"saved connection: type {saved['conn_type']}, host {saved['host']}, extra {extra}")
-    if (saved["conn_type"], saved["host"], saved["login"], extra.get("region")) != (
+    if (saved["conn_type"], saved["host"], saved["login"], extra.get("region"), extra.get("verify")) != (
         "soda_cloud",
         emulator,
         "emulator-key-id",
         "us",
+        CA_BUNDLE,
     ):
         raise AssertionError(f"the form stored {saved}")
 

@@ -10,6 +10,8 @@ from importlib.metadata import entry_points, version
 from pathlib import Path
 
 import airflow
+import jsonschema
+import pytest
 from jsonschema import Draft7Validator
 
 from airflow_provider_soda import __version__
@@ -105,6 +107,10 @@ def test_dag_facing_modules_do_not_import_requests_or_read_connections() -> None
 def test_region_dropdown_names_each_regions_host() -> None:
     (conn,) = get_provider_info()["connection-types"]
     schema = conn["conn-fields"]["region"]["schema"]
-    assert schema["enum"] == list(REGIONS)
+    assert schema["enum"] == [*REGIONS, None]
+    for value in (*REGIONS, None):  # the type admits null (an empty field), so must the enum
+        jsonschema.validate(value, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate("mars", schema)
     assert schema["default"] == DEFAULT_REGION
     assert schema["values_display"] == {"eu": "EU (cloud.soda.io)", "us": "US (cloud.us.soda.io)"}

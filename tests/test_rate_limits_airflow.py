@@ -166,7 +166,7 @@ def test_bulk_404_in_the_middle_does_not_stop_the_others(dag_test: Any, paced: S
     assert sum(r["ok"] for r in results.values()) == len(IDS)
 
 
-def test_bulk_task_retry_reapplies_but_never_skips(dag_test: Any, paced: SodaCloudEmulator) -> None:
+def test_bulk_task_retry_sends_only_what_did_not_land(dag_test: Any, paced: SodaCloudEmulator) -> None:
     # The 3rd incident is rate limited beyond the hook's 5 retries on the first try only.
     paced.inject(Fault(status=429, headers={"Retry-After": "0.2"}, incident_id=IDS[2], times=6))
     dag_run = dag_test("soda_test_bulk_blocking", conf={"incident_ids": IDS})
@@ -174,8 +174,15 @@ def test_bulk_task_retry_reapplies_but_never_skips(dag_test: Any, paced: SodaClo
     ti = task_instances(dag_run)["bulk"]
     assert (dag_run.state, ti.try_number) == ("success", 2)
     landed = [r.incident_id for r in paced.requests_to("update_incident") if r.status == 200]
-    assert landed == [i for i in IDS if i != IDS[2]] + IDS  # the retry starts over: re-applies, skips nothing
+    # The retry reads the incidents' state (one list request) and sends only the one that did not
+    # land: it neither re-applies (overwriting edits made since) nor skips.
+    assert landed == [i for i in IDS if i != IDS[2]] + [IDS[2]]
+    (lookup,) = paced.requests_to("list_incidents")
+    assert lookup.query["incidentIds"] == [",".join(IDS)]
     assert statuses(paced).count(429) == 6
+    results = xcom_value(dag_run, "bulk")
+    assert [r["skipped"] for r in results] == [i != IDS[2] for i in IDS]
+    assert all(r["ok"] and r["status"] == "resolved" for r in results)
     assert all(paced.incident(i)["status"] == "resolved" for i in IDS)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import unicodedata
+from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from airflow_provider_soda.pacing import Pacer, Ticket
 
 MAX_INCIDENT_ID_LENGTH = 512
+#: The list endpoint takes at most this many ids (and page size) per request.
+MAX_IDS_PER_LIST = 1000
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -204,6 +207,27 @@ class SodaCloudHook(BaseHook):
             status_code=404,
             url=f"{self.base_url}{LIST_INCIDENTS.path}",
         )
+
+    def get_incidents(self, incident_ids: Sequence[str]) -> dict[str, Incident]:
+        """Read many incidents by id, 1,000 per request (the list endpoint's limit), every page.
+
+        :param incident_ids: the ids to read.
+        :return: the incidents found, by id (ids Soda Cloud does not know are simply absent).
+        """
+        found: dict[str, Incident] = {}
+        ids = list(dict.fromkeys(normalise_incident_id(i) for i in incident_ids))
+        for start in range(0, len(ids), MAX_IDS_PER_LIST):
+            chunk = ids[start : start + MAX_IDS_PER_LIST]
+            page, subject = 0, f"lookup of {len(chunk)} incidents"
+            while True:
+                params = {"incidentIds": ",".join(chunk), "page": str(page), "size": str(MAX_IDS_PER_LIST)}
+                body = self._call(LIST_INCIDENTS, LIST_INCIDENTS.path, params=params, subject=subject)
+                result = _parse(IncidentPage, body, subject, self.base_url)
+                found.update((i.id, i) for i in result.content if i.id in chunk)
+                if result.last is not False or not result.content:
+                    break
+                page += 1
+        return found
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the credentials with ``GET /api/v1/test-login``; used by the UI's Test button.

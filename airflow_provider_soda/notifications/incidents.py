@@ -23,6 +23,7 @@ queue and the expected wait.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -82,8 +83,11 @@ class SodaCloudIncidentNotifier(BaseNotifier):
         describe_failure: bool = False,
         include_error: bool = False,
         hook_params: dict[str, Any] | None = None,
+        context: Context | None = None,
     ) -> None:
-        super().__init__()
+        # context: given when Airflow builds the notifier to await it (a deadline alert's
+        # AsyncCallback in the triggerer), as BaseNotifier takes it.
+        super().__init__(context=context)
         self.hook_params = hook_params or {}
         RetryLimits().updated(self.hook_params)  # an unknown key fails at parse time
         self.describe_failure = describe_failure
@@ -108,6 +112,14 @@ class SodaCloudIncidentNotifier(BaseNotifier):
         if dag is not None and not hasattr(dag, "get_template_env"):
             dag = None
         return super().get_template_env(dag=dag)
+
+    async def async_notify(self, context: Context) -> None:
+        """Update the incident from the triggerer (deadline alerts) without blocking its event loop.
+
+        The request, its pacing and retries are the blocking hook's, run in a worker thread: one
+        code path for both, with the same auth, limits and errors.
+        """
+        await asyncio.to_thread(self.notify, context)
 
     def notify(self, context: Context) -> None:
         failed = _is_failure(context)
@@ -161,14 +173,16 @@ def notifier_budget(*, dag_level: bool) -> RetryLimits:
 
 
 def _is_dag_level(context: Any) -> bool:
-    """DAG-level callbacks carry a ``reason`` and no task instance of their own."""
+    """DAG-level callbacks carry a ``reason`` and no task instance (deadline alerts run in the triggerer)."""
+    if context.get("deadline") is not None:
+        return False
     return context.get("ti") is None or context.get("reason") is not None
 
 
 def _is_failure(context: Any) -> bool:
     """Whether the callback reports a failure: an exception, a failure reason, or a failed state."""
-    if context.get("exception") is not None:
-        return True
+    if context.get("exception") is not None or context.get("deadline") is not None:
+        return True  # a missed deadline is a failure to react to
     reason = context.get("reason")  # DAG-level callbacks
     if reason:
         return str(reason) != "success"
@@ -179,17 +193,25 @@ def _is_failure(context: Any) -> bool:
     return False
 
 
+def _field(obj: Any, name: str) -> Any:
+    """Return an attribute, or a key of the plain dicts a deadline alert's context holds."""
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
 def _where(context: Any) -> str:
-    dag = context.get("dag")
-    dag_id = getattr(dag, "dag_id", None) or getattr(context.get("dag_run"), "dag_id", "?")
-    run_id = context.get("run_id") or getattr(context.get("dag_run"), "run_id", "?")
+    dag_run = context.get("dag_run")
+    dag_id = _field(context.get("dag"), "dag_id") or _field(dag_run, "dag_id") or "?"
+    run_id = context.get("run_id") or _field(dag_run, "run_id") or _field(dag_run, "dag_run_id") or "?"
     return f"DAG {dag_id}, run {run_id}"
 
 
 def _failure_text(context: Any, *, include_error: bool) -> str:
     ti = context.get("ti")
     error = context.get("exception")
-    if ti is not None and context.get("reason") is None:
+    deadline = context.get("deadline")
+    if deadline is not None:
+        text = f"Airflow: {_where(context)} missed its deadline ({_field(deadline, 'deadline_time')})"
+    elif ti is not None and context.get("reason") is None:
         text = f"Airflow: task {ti.task_id} failed in {_where(context)}, try {ti.try_number}"
         state = str(getattr(ti.state, "value", ti.state))
         if state == "up_for_retry":

@@ -230,13 +230,14 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
     use at once and waits for it in the triggerer, resuming at the next incident: none is sent
     twice or skipped. A deferral carries only where to resume (an index, the booked slot,
     counters); the outcomes of each stretch between deferrals go to XCom as it ends.
-    A retried task starts again from the first incident (updates are idempotent), so it may
-    re-apply updates that already landed but never skips one.
+    A retried task first reads the incidents' current state and sends only the updates whose
+    incident is not already as asked (``skipped`` in their outcome); it never skips one that is not.
 
     One failing incident (e.g. a 404) does not stop the others; the task fails at the end with a
     summary, at once if no failure can pass by retrying, otherwise through its Airflow retries.
-    The per-incident outcomes (``incident_id``, ``ok``, ``status``, ``cloud_url``, ``error``,
-    ``status_code``) are pushed to XCom under ``incident_results`` and returned on success.
+    The per-incident outcomes (``incident_id``, ``ok``, ``skipped``, ``status``, ``cloud_url``,
+    ``error``, ``status_code``) are returned (XCom ``return_value``) on success, and pushed to XCom
+    ``incident_results`` when the task fails.
 
     When to use which: map :class:`UpdateIncidentOperator` when each incident deserves its own
     task (own log, retries and link); use this operator for tens to thousands of incidents, where
@@ -282,6 +283,24 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
             raise AirflowFailException("Nothing was sent; invalid updates: " + "; ".join(problems))
         return plan
 
+    def _already_applied(
+        self, context: Context, plan: list[tuple[str, IncidentUpdate]]
+    ) -> dict[str, Incident]:
+        """On a retry, the incidents of ``plan`` that already hold their update (not sent again).
+
+        A retry must not overwrite what people changed since the first try, and should not spend
+        rate-limit slots on updates that landed: one list request per 1,000 incidents tells.
+        If the lookup fails, everything is sent again (updates are idempotent).
+        """
+        if getattr(context["ti"], "try_number", 1) <= 1 or not plan:
+            return {}
+        try:
+            current = self.hook.get_incidents([incident_id for incident_id, _ in plan])
+        except SodaCloudError as err:
+            self.log.warning("Could not read the incidents' current state (%s); sending every update.", err)
+            return {}
+        return {i: current[i] for i, update in plan if i in current and current[i].satisfies(update)}
+
     def _run(self, context: Context, progress: dict[str, Any]) -> list[dict[str, Any]]:
         plan = self._plan()
         ti = context["ti"]
@@ -289,10 +308,15 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
         segment: int = progress.get("segment", 0)
         token: str | None = progress.pop("token", None)
         results: list[dict[str, Any]] = []  # this stretch's; earlier ones are in XCom
+        already = self._already_applied(context, plan[index:])
         try:
             while index < len(plan):
                 incident_id, update = plan[index]
                 resume = {**progress, "index": index, "segment": segment + 1}
+                if incident_id in already:
+                    results.append(_outcome(incident_id, incident=already[incident_id], skipped=True))
+                    index += 1
+                    continue
                 try:
                     incident = self._apply(incident_id, update, token=token, progress=resume)
                 except SodaCloudError as err:
@@ -317,7 +341,13 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
         ]
         results = earlier_results + results
         failed = [r for r in results if not r["ok"]]
-        self.log.info("Updated %d of %d Soda Cloud incidents.", len(results) - len(failed), len(results))
+        skipped = sum(1 for r in results if r.get("skipped"))
+        self.log.info(
+            "Updated %d of %d Soda Cloud incidents (%d already as asked, not sent again).",
+            len(results) - len(failed) - skipped,
+            len(results),
+            skipped,
+        )
         if failed:
             context["ti"].xcom_push(key="incident_results", value=results)
             retryable = any(r["retryable"] for r in failed)
@@ -363,11 +393,16 @@ def _id_list(value: Any) -> list[Any]:
 
 
 def _outcome(
-    incident_id: str, *, incident: Incident | None = None, error: SodaCloudError | None = None
+    incident_id: str,
+    *,
+    incident: Incident | None = None,
+    error: SodaCloudError | None = None,
+    skipped: bool = False,
 ) -> dict[str, Any]:
     return {
         "incident_id": incident_id,
         "ok": error is None,
+        "skipped": skipped,
         "status": incident.status_value if incident else None,
         "cloud_url": incident.cloud_url if incident else None,
         "error": str(error) if error else None,
