@@ -74,7 +74,7 @@ def run_bulk_operator(ids: list[str]) -> tuple[float, float]:
         task_id="bulk", incident_ids=ids, status="resolved", deferrable=True, defer_after_seconds=0.05
     )
     start = time.perf_counter()
-    held = run_deferrable(operator)
+    _, held = run_deferrable(operator)
     return time.perf_counter() - start, held
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -113,10 +112,8 @@ def test_bulk_deferrals_carry_no_growing_payload(
     soda_cloud_emulator: SodaCloudEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """300 incidents at 50 per 0.5 s: every deferral's progress stays the same small size."""
-    from airflow.sdk.exceptions import TaskDeferred
-
     from airflow_provider_soda.operators.incidents import UpdateIncidentsOperator
-    from airflow_provider_soda.testing.storm import _TaskInstance
+    from airflow_provider_soda.testing.storm import run_deferrable
 
     limit = RateLimit(50, 0.5)
     soda_cloud_emulator.rate_limits["update_incident"] = limit
@@ -128,19 +125,12 @@ def test_bulk_deferrals_carry_no_growing_payload(
     operator = UpdateIncidentsOperator(
         task_id="bulk", incident_ids=ids, status="resolved", deferrable=True, defer_after_seconds=0.05
     )
-    ti = _TaskInstance()
-    call, sizes = operator.execute, []
-    kwargs: dict[str, Any] = {}
-    while True:
-        try:
-            results = call({"ti": ti}, **kwargs)
-            break
-        except TaskDeferred as deferred:
-            progress = deferred.trigger.progress  # type: ignore[attr-defined]
-            sizes.append(len(json.dumps(deferred.trigger.serialize()[1], default=str)))
-            delay = (deferred.trigger.moment - datetime.now(timezone.utc)).total_seconds()  # type: ignore[attr-defined]
-            time.sleep(max(0.0, delay))
-            call, kwargs = getattr(operator, deferred.method_name), {"event": {"progress": progress}}
+    sizes: list[int] = []
+
+    def measure(deferred: Any) -> None:
+        sizes.append(len(json.dumps(deferred.trigger.serialize()[1], default=str)))
+
+    results, _ = run_deferrable(operator, on_defer=measure)
     assert len(sizes) >= 5  # it did defer between windows
     assert max(sizes) < 400  # bytes, the same at the 1st and the last deferral
     assert [r["incident_id"] for r in results] == ids  # every outcome, in order, from the XCom segments

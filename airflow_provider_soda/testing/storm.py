@@ -11,7 +11,7 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,10 +64,12 @@ class _TaskInstance:
         return self.xcom.get(key, default)
 
 
-def run_deferrable(operator: Any) -> float:
+def run_deferrable(operator: Any, *, on_defer: Callable[[Any], None] | None = None) -> tuple[Any, float]:
     """Run a deferrable operator to the end, sleeping out its deferrals as a triggerer would.
 
-    Returns the seconds a worker slot was held (time inside ``execute`` and the resume method).
+    :param on_defer: called with each ``TaskDeferred`` (to inspect the trigger it carries).
+    :return: what the operator returned, and the seconds a worker slot was held (time inside
+        ``execute`` and the resume method).
     """
     from datetime import datetime, timezone
 
@@ -79,10 +81,12 @@ def run_deferrable(operator: Any) -> float:
     while True:
         entered = time.monotonic()
         try:
-            call(context, **kwargs)
-            return held + time.monotonic() - entered
+            result = call(context, **kwargs)
+            return result, held + time.monotonic() - entered
         except TaskDeferred as deferred:
             held += time.monotonic() - entered
+            if on_defer is not None:
+                on_defer(deferred)
             trigger = deferred.trigger
             time.sleep(max(0.0, (trigger.moment - datetime.now(timezone.utc)).total_seconds()))  # type: ignore[attr-defined]
             call = getattr(operator, deferred.method_name)
@@ -106,7 +110,7 @@ def _update_one(
     started = time.monotonic()
     try:
         if deferrable:
-            held = run_deferrable(operator)
+            _, held = run_deferrable(operator)
         else:
             hook.update_incident(incident_id, status=status)
             held = time.monotonic() - started
