@@ -73,6 +73,7 @@ class SodaCloudHook(BaseHook):
         super().__init__()
         self.soda_cloud_conn_id = soda_cloud_conn_id
         self.retry_limits = retry_limits or RetryLimits()
+        self._pacers: dict[str, Pacer] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(soda_cloud_conn_id={self.soda_cloud_conn_id!r})"
@@ -253,7 +254,17 @@ class SodaCloudHook(BaseHook):
     # -- transport ----------------------------------------------------------------------------
 
     def _pacer(self, endpoint: Endpoint) -> Pacer:
-        """Return the schedule this connection's requests to ``endpoint`` queue in (see :mod:`..pacing`)."""
+        """Return the schedule this connection's requests to ``endpoint`` queue in (see :mod:`..pacing`).
+
+        Built once per hook and endpoint: the store comes from Airflow's configuration, which is
+        not worth reading again on every request.
+        """
+        pacer = self._pacers.get(endpoint.bucket)
+        if pacer is None:
+            pacer = self._pacers[endpoint.bucket] = self._new_pacer(endpoint)
+        return pacer
+
+    def _new_pacer(self, endpoint: Endpoint) -> Pacer:
         from airflow_provider_soda.pacing import Pacer, pacing_store, schedule_key
 
         settings = self.settings
