@@ -19,7 +19,14 @@ from referencing.jsonschema import DRAFT202012
 
 from airflow_provider_soda.endpoints import ENDPOINTS, REGIONS, RateLimit
 from airflow_provider_soda.hooks.retry import parse_retry_after
-from airflow_provider_soda.models import Incident, IncidentSeverity, IncidentStatus, IncidentUpdate
+from airflow_provider_soda.models import (
+    Incident,
+    IncidentPage,
+    IncidentSelection,
+    IncidentSeverity,
+    IncidentStatus,
+    IncidentUpdate,
+)
 from airflow_provider_soda.testing import DEMO_INCIDENT_ID, Fault, SodaCloudEmulator
 
 CONTRACT: dict[str, Any] = json.loads(
@@ -27,6 +34,7 @@ CONTRACT: dict[str, Any] = json.loads(
 )
 SCHEMAS = CONTRACT["components"]["schemas"]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "soda-cloud-api" / "update-incident.openapi.json"
+SHARED_INCIDENTS = SHARED.with_name("incidents.openapi.json")
 _REGISTRY = Registry().with_resource("contract", DRAFT202012.create_resource(CONTRACT))
 
 
@@ -60,7 +68,26 @@ def test_models_cover_the_contract_fields() -> None:
     update_fields = {f.alias or name for name, f in IncidentUpdate.model_fields.items()}
     assert update_fields == set(SCHEMAS["PublicApiUpdateIncidentDTO"]["properties"])
     incident_fields = {f.alias or name for name, f in Incident.model_fields.items()}
-    assert incident_fields == set(SCHEMAS["IncidentContentDTO"]["properties"])
+    assert incident_fields == set(SCHEMAS["PublicApiIncidentWithRcaReportDTO"]["properties"])
+    assert set(SCHEMAS["IncidentContentDTO"]["properties"]) < incident_fields
+    page_fields = set(SCHEMAS["PublicApiIncidentsResponse"]["properties"])
+    assert {f.alias or name for name, f in IncidentPage.model_fields.items()} <= page_fields
+
+
+def test_selection_filters_are_the_list_endpoints_parameters() -> None:
+    """Every filter a selection can send is a parameter of the list endpoint, and vice versa."""
+    declared = {p["name"] for p in CONTRACT["paths"]["/api/v1/incidents"]["get"]["parameters"]}
+    everything = IncidentSelection.build(
+        status="open",
+        severity="critical",
+        dataset_id="d",
+        incident_ids=["i"],
+        lead_id="u",
+        created_from="2026-01-01T00:00:00Z",
+        created_to="2026-02-01T00:00:00Z",
+    )
+    sent = {name for query in everything.queries() for name in query} | {"page", "size"}
+    assert sent == declared
 
 
 def test_every_update_payload_validates() -> None:
@@ -201,17 +228,95 @@ def test_windows_slide_and_are_per_credential() -> None:
         assert call(emulator, "GET", "/api/v1/test-login").status_code == 200
 
 
-def test_list_incidents_conforms_and_filters(soda_cloud_emulator: SodaCloudEmulator) -> None:
-    everything = call(soda_cloud_emulator, "GET", "/api/v1/incidents")
-    assert_conforms(everything, "/api/v1/incidents", "GET")
-    assert everything.json()["totalElements"] == len(soda_cloud_emulator.incident_ids()) == 5
-    one = call(soda_cloud_emulator, "GET", "/api/v1/incidents", params={"incidentIds": DEMO_INCIDENT_ID})
-    assert [i["id"] for i in one.json()["content"]] == [DEMO_INCIDENT_ID]
-    paged = call(soda_cloud_emulator, "GET", "/api/v1/incidents", params={"size": 2, "page": 2})
-    assert (len(paged.json()["content"]), paged.json()["last"]) == (1, True)
-    bad = call(soda_cloud_emulator, "GET", "/api/v1/incidents", params={"size": 0})
-    assert bad.status_code == 400
-    assert_conforms(bad, "/api/v1/incidents", "GET")
+LIST = "/api/v1/incidents"
+
+
+def listed(emulator: SodaCloudEmulator, **params: Any) -> list[int]:
+    response = call(emulator, "GET", LIST, params=params)
+    assert_conforms(response, LIST, "GET")
+    assert response.status_code == 200, response.text
+    return [i["number"] for i in response.json()["content"]]
+
+
+def test_list_incidents_pages_sorted_by_number(soda_cloud_emulator: SodaCloudEmulator) -> None:
+    everything = call(soda_cloud_emulator, "GET", LIST)
+    assert_conforms(everything, LIST, "GET")
+    body = everything.json()
+    assert body["totalElements"] == len(soda_cloud_emulator.incident_ids()) == 12
+    assert (body["size"], len(body["content"]), body["totalPages"], body["last"]) == (10, 10, 2, False)
+    assert listed(soda_cloud_emulator, page=1) == [11, 12]
+    assert listed(soda_cloud_emulator, size=5, page=2) == [11, 12]
+    assert listed(soda_cloud_emulator, size=5, page=3) == []
+    assert listed(soda_cloud_emulator, size=1000) == list(range(1, 13))
+    assert listed(soda_cloud_emulator, incidentIds=DEMO_INCIDENT_ID) == [1]
+
+
+@pytest.mark.parametrize(
+    ("params", "numbers"),
+    [
+        ({"status": "resolved"}, [7, 9, 12]),
+        ({"severity": "critical"}, [6, 9, 11]),
+        ({"datasetId": "ds-orders"}, [1, 6, 7]),
+        ({"datasetId": "ds-orders", "status": "investigating"}, [6]),
+        ({"leadId": "user-bob"}, [8, 11]),
+        ({"from": "2026-11-23T00:00:00Z"}, [6, 11]),
+        ({"to": "2026-11-05T08:00:00+00:00"}, [7, 9]),
+        ({"from": "2026-11-10T00:00:00+01:00", "to": "2026-11-16T00:00:00Z", "severity": "minor"}, [10]),
+        ({"incidentIds": "inc-orders-dup,inc-inventory-stale,nope", "severity": "critical"}, [6, 11]),
+        ({"datasetId": "ds-unknown"}, []),
+    ],
+)
+def test_list_filters_combine_with_and(
+    soda_cloud_emulator: SodaCloudEmulator, params: dict[str, str], numbers: list[int]
+) -> None:
+    assert listed(soda_cloud_emulator, size=1000, **params) == numbers
+
+
+def test_list_items_carry_has_rca_report_true_false_or_null(soda_cloud_emulator: SodaCloudEmulator) -> None:
+    response = call(soda_cloud_emulator, "GET", LIST, params={"size": 1000})
+    flags = {i["number"]: i["hasRcaReport"] for i in response.json()["content"]}
+    assert (flags[7], flags[8], flags[1]) == (True, False, None)
+    assert all("datasetId" not in i and "createdAt" not in i for i in response.json()["content"])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"size": 0},
+        {"size": 1001},
+        {"page": -1},
+        {"page": "x"},
+        {"status": "done"},
+        {"severity": "Critical"},
+        {"from": "yesterday"},
+        {"to": "2026-11-01T00:00:00"},  # no offset
+        {"incidentIds": ",".join(f"i{n}" for n in range(1001))},
+        {"status": ["reported", "fixing"]},  # one value per parameter
+    ],
+)
+def test_list_refuses_bad_parameters_with_400(soda_cloud_emulator: SodaCloudEmulator, params: Any) -> None:
+    response = call(soda_cloud_emulator, "GET", LIST, params=params)
+    assert response.status_code == 400
+    assert_conforms(response, LIST, "GET")
+
+
+def test_list_accepts_exactly_1000_ids(soda_cloud_emulator: SodaCloudEmulator) -> None:
+    ids = [DEMO_INCIDENT_ID, *(f"i{n}" for n in range(999))]
+    assert listed(soda_cloud_emulator, incidentIds=",".join(ids)) == [1]
+
+
+@pytest.mark.skipif(
+    not SHARED_INCIDENTS.exists(), reason="Soda's published contract is not beside this checkout"
+)
+def test_list_contract_matches_sodas_published_one() -> None:
+    """Drift check of the list endpoint: parameters, responses and schemas."""
+    published = json.loads(SHARED_INCIDENTS.read_text())
+    theirs, ours = published["paths"]["/api/v1/incidents"]["get"], CONTRACT["paths"][LIST]["get"]
+    assert [p["name"] for p in theirs["parameters"]] == [p["name"] for p in ours["parameters"]]
+    assert set(theirs["responses"]) == set(ours["responses"])
+    for name in ("PublicApiIncidentWithRcaReportDTO", "PublicApiIncidentsResponse"):
+        assert published["components"]["schemas"][name] == SCHEMAS[name]
+    assert theirs["x-rate-limit"] == "{requests} requests / {period} s".format(**ours["x-rate-limit"])
 
 
 def test_injected_faults_come_in_order_and_can_target_an_endpoint(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
@@ -34,7 +35,15 @@ from airflow_provider_soda.exceptions import (
 )
 from airflow_provider_soda.hooks.retry import Outcome, RetryLimits, classify, parse_retry_after
 from airflow_provider_soda.hooks.settings import CONN_TYPE, SodaCloudSettings
-from airflow_provider_soda.models import ErrorBody, Incident, IncidentPage, IncidentUpdate, TestLogin
+from airflow_provider_soda.models import (
+    MAX_LIST_ITEMS,
+    ErrorBody,
+    Incident,
+    IncidentPage,
+    IncidentSelection,
+    IncidentUpdate,
+    TestLogin,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -43,7 +52,7 @@ if TYPE_CHECKING:
 
 MAX_INCIDENT_ID_LENGTH = 512
 #: The list endpoint takes at most this many ids (and page size) per request.
-MAX_IDS_PER_LIST = 1000
+MAX_IDS_PER_LIST = MAX_LIST_ITEMS
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -187,6 +196,78 @@ class SodaCloudHook(BaseHook):
         )
         return incident
 
+    def list_incidents(
+        self,
+        *,
+        status: str | Iterable[str] | None = None,
+        severity: str | Iterable[str] | None = None,
+        dataset_id: str | Iterable[str] | None = None,
+        incident_ids: Iterable[str] | None = None,
+        lead_id: str | None = None,
+        created_from: datetime | str | None = None,
+        created_to: datetime | str | None = None,
+        page_size: int = MAX_LIST_ITEMS,
+    ) -> Iterator[Incident]:
+        """Iterate over every incident that matches all the filters given, across pages.
+
+        The filters are validated now, before any request; the requests are sent lazily, a page
+        at a time, as the caller iterates, so stopping early saves rate-limit slots. See
+        :class:`~airflow_provider_soda.models.IncidentSelection` for the filters; with none at all
+        this lists every incident the API key's user may view.
+
+        :param status: one status or several (``"open"``: every status but ``resolved``).
+        :param severity: one severity or several.
+        :param dataset_id: one dataset id or several (the id in the dataset page's URL).
+        :param incident_ids: only these incidents (any number; 1,000 per request).
+        :param lead_id: only incidents led by this user id.
+        :param created_from: created at or after this timezone-aware datetime (or ISO 8601 string).
+        :param created_to: created at or before this timezone-aware datetime (or ISO 8601 string).
+        :param page_size: incidents per request, 1 to 1,000 (default 1,000: fewest requests).
+        :return: an iterator of incidents, each once, in Soda's order within each request sequence.
+        :raises SodaCloudValidationError: an invalid filter (nothing was sent).
+        """
+        selection = IncidentSelection.build(
+            status=status,
+            severity=severity,
+            dataset_id=dataset_id,
+            incident_ids=None if incident_ids is None else _id_sequence(incident_ids),
+            lead_id=lead_id,
+            created_from=created_from,
+            created_to=created_to,
+        )
+        return self.select_incidents(selection, page_size=page_size)
+
+    def select_incidents(
+        self, selection: IncidentSelection, *, page_size: int = MAX_LIST_ITEMS
+    ) -> Iterator[Incident]:
+        """Iterate over the incidents of an already validated selection (see :meth:`list_incidents`)."""
+        if (
+            isinstance(page_size, bool)
+            or not isinstance(page_size, int)
+            or not 1 <= page_size <= MAX_LIST_ITEMS
+        ):
+            raise SodaCloudValidationError(
+                f"page_size must be an integer from 1 to {MAX_LIST_ITEMS}, got {page_size!r}."
+            )
+        return self._pages(selection, page_size)
+
+    def _pages(self, selection: IncidentSelection, page_size: int) -> Iterator[Incident]:
+        seen: set[str | None] = set()
+        subject = f"listing of incidents ({selection.describe()})"
+        for query in selection.queries():
+            page = 0
+            while True:
+                params = {**query, "page": str(page), "size": str(page_size)}
+                body = self._call(LIST_INCIDENTS, LIST_INCIDENTS.path, params=params, subject=subject)
+                result = _parse(IncidentPage, body, subject, self.base_url)
+                for incident in result.content:
+                    if incident.id not in seen:
+                        seen.add(incident.id)
+                        yield incident
+                if result.last is not False or not result.content:
+                    break
+                page += 1
+
     def get_incident(self, incident_id: str) -> Incident:
         """Read one incident (Soda Cloud has no GET-one endpoint: this filters the list).
 
@@ -195,19 +276,10 @@ class SodaCloudHook(BaseHook):
         :raises SodaCloudNotFoundError: no such incident in this organisation and region.
         """
         incident_id = normalise_incident_id(incident_id)
-        subject = f"lookup of incident {incident_id!r}"
-        body = self._call(
-            LIST_INCIDENTS, LIST_INCIDENTS.path, params={"incidentIds": incident_id}, subject=subject
-        )
-        for incident in _parse(IncidentPage, body, subject, self.base_url).content:
-            if incident.id == incident_id:
-                return incident
-        raise SodaCloudNotFoundError(
-            f"Soda Cloud at {self.base_url} has no incident {incident_id!r}. Check the incident id and that "
-            f"connection {self.soda_cloud_conn_id!r} points at the region where it lives.",
-            status_code=404,
-            url=f"{self.base_url}{LIST_INCIDENTS.path}",
-        )
+        found = self.get_incidents([incident_id])
+        if incident_id not in found:
+            raise self.not_found([incident_id])
+        return found[incident_id]
 
     def get_incidents(self, incident_ids: Sequence[str]) -> dict[str, Incident]:
         """Read many incidents by id, 1,000 per request (the list endpoint's limit), every page.
@@ -215,20 +287,20 @@ class SodaCloudHook(BaseHook):
         :param incident_ids: the ids to read.
         :return: the incidents found, by id (ids Soda Cloud does not know are simply absent).
         """
-        found: dict[str, Incident] = {}
-        ids = list(dict.fromkeys(normalise_incident_id(i) for i in incident_ids))
-        for start in range(0, len(ids), MAX_IDS_PER_LIST):
-            chunk = ids[start : start + MAX_IDS_PER_LIST]
-            page, subject = 0, f"lookup of {len(chunk)} incidents"
-            while True:
-                params = {"incidentIds": ",".join(chunk), "page": str(page), "size": str(MAX_IDS_PER_LIST)}
-                body = self._call(LIST_INCIDENTS, LIST_INCIDENTS.path, params=params, subject=subject)
-                result = _parse(IncidentPage, body, subject, self.base_url)
-                found.update((i.id, i) for i in result.content if i.id in chunk)
-                if result.last is not False or not result.content:
-                    break
-                page += 1
-        return found
+        wanted = _id_sequence(incident_ids)
+        selection = IncidentSelection(incident_ids=wanted)
+        return {i.id: i for i in self.select_incidents(selection) if i.id in wanted}
+
+    def not_found(self, incident_ids: Sequence[str]) -> SodaCloudNotFoundError:
+        """Return the error for incidents that Soda Cloud does not list, with what to check."""
+        shown = ", ".join(repr(i) for i in incident_ids[:10]) + (" ..." if len(incident_ids) > 10 else "")
+        return SodaCloudNotFoundError(
+            f"Soda Cloud at {self.base_url} has no incident {shown}. Check the incident id, that connection "
+            f"{self.soda_cloud_conn_id!r} points at the region where it lives, and that the API key's user "
+            "may view its dataset.",
+            status_code=404,
+            url=f"{self.base_url}{LIST_INCIDENTS.path}",
+        )
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the credentials with ``GET /api/v1/test-login``; used by the UI's Test button.
@@ -533,6 +605,15 @@ def normalise_incident_id(incident_id: Any) -> str:
             f"(at most {MAX_INCIDENT_ID_LENGTH} accepted)."
         )
     return cleaned
+
+
+def _id_sequence(incident_ids: Iterable[str]) -> tuple[str, ...]:
+    """Return the ids checked and de-duplicated, in order; a lone string is refused (not a list of ids)."""
+    if isinstance(incident_ids, str):
+        raise SodaCloudValidationError(
+            f"incident_ids must be a list of incident ids, got the string {incident_ids[:200]!r}."
+        )
+    return tuple(dict.fromkeys(normalise_incident_id(i) for i in incident_ids))
 
 
 class _Retryable(Exception):

@@ -47,35 +47,148 @@ _INCIDENTS_PREFIX = "/api/v1/incidents/"
 ADMIN_PATH = "/_emulator/state"
 
 
+#: Seeded datasets, by name: the emulator knows each incident's dataset (Soda Cloud does too; its
+#: list endpoint filters on it but does not return it).
+DATASETS: dict[str, str] = {
+    name: f"ds-{name}" for name in ("orders", "customers", "payments", "shipments", "refunds", "inventory")
+}
+#: Fields the emulator keeps about an incident but, like Soda Cloud, never returns.
+_HIDDEN_FIELDS = ("datasetId", "leadId", "createdAt")
+
+
 def default_incidents() -> list[dict[str, Any]]:
-    """Return the incidents a new emulator starts with (camelCase, as Soda Cloud returns them)."""
+    """Return the incidents a new emulator starts with (camelCase, as Soda Cloud returns them).
+
+    Numbers 1-5 are open incidents the demo and examples act on; 6-12 spread over datasets,
+    severities, statuses, leads and creation times so that every list filter has something to find.
+    """
+
+    def created(day: int) -> str:
+        return f"2026-11-{day:02d}T08:00:00+00:00"
+
+    def seeded(number: int, incident_id: str, dataset: str, day: int, **fields: Any) -> dict[str, Any]:
+        return {
+            "id": incident_id,
+            "number": number,
+            "datasetId": DATASETS[dataset],
+            "createdAt": created(day),
+            "hasRcaReport": None,
+            **fields,
+        }
+
     return [
-        {
-            "id": DEMO_INCIDENT_ID,
-            "number": 1,
-            "name": "Row count anomaly on orders",
-            "status": "reported",
-            "severity": "major",
-            "description": "Anomaly detection flagged a drop in daily order rows.",
-        },
-        {
-            "id": "c0a8e4b1-93f2-4d57-8e6a-5b1d7f2c9e02",
-            "number": 2,
-            "name": "Missing values in customers.email",
-            "status": "reported",
-            "severity": "minor",
-            "description": "missing_count(email) > 0 on customers.",
-        },
+        seeded(
+            1,
+            DEMO_INCIDENT_ID,
+            "orders",
+            20,
+            name="Row count anomaly on orders",
+            status="reported",
+            severity="major",
+            description="Anomaly detection flagged a drop in daily order rows.",
+        ),
+        seeded(
+            2,
+            "c0a8e4b1-93f2-4d57-8e6a-5b1d7f2c9e02",
+            "customers",
+            21,
+            name="Missing values in customers.email",
+            status="reported",
+            severity="minor",
+            description="missing_count(email) > 0 on customers.",
+        ),
         *(
-            {
-                "id": f"5e1b0c7a-0d4f-4c2e-b6a1-9f8e7d6c5b{number:02d}",
-                "number": number,
-                "name": f"Freshness of {table} exceeded 1d",
-                "status": "reported",
-                "severity": "major",
-                "description": f"freshness(updated_at) > 1d on {table}.",
-            }
+            seeded(
+                number,
+                f"5e1b0c7a-0d4f-4c2e-b6a1-9f8e7d6c5b{number:02d}",
+                table,
+                22,
+                name=f"Freshness of {table} exceeded 1d",
+                status="reported",
+                severity="major",
+                description=f"freshness(updated_at) > 1d on {table}.",
+            )
             for number, table in ((3, "payments"), (4, "shipments"), (5, "refunds"))
+        ),
+        seeded(
+            6,
+            "inc-orders-dup",
+            "orders",
+            23,
+            name="Duplicate order ids",
+            status="investigating",
+            severity="critical",
+            description="duplicate_count(order_id) > 0 on orders.",
+            leadId="user-alice",
+        ),
+        seeded(
+            7,
+            "inc-orders-late",
+            "orders",
+            2,
+            name="Late orders partition",
+            status="resolved",
+            severity="minor",
+            description="Partition arrived 3 h late.",
+            resolutionNotes="Upstream delay.",
+            hasRcaReport=True,
+        ),
+        seeded(
+            8,
+            "inc-customers-schema",
+            "customers",
+            12,
+            name="Schema change on customers",
+            status="fixing",
+            severity="major",
+            description="Column segment dropped.",
+            leadId="user-bob",
+            hasRcaReport=False,
+        ),
+        seeded(
+            9,
+            "inc-payments-negative",
+            "payments",
+            5,
+            name="Negative payment amounts",
+            status="resolved",
+            severity="critical",
+            description="min(amount) < 0.",
+            resolutionNotes="Refund sign fixed.",
+            leadId="user-alice",
+            hasRcaReport=True,
+        ),
+        seeded(
+            10,
+            "inc-inventory-stock",
+            "inventory",
+            15,
+            name="Stock below zero",
+            status="reported",
+            severity="minor",
+            description="min(stock) < 0 on inventory.",
+        ),
+        seeded(
+            11,
+            "inc-inventory-stale",
+            "inventory",
+            25,
+            name="Inventory snapshot stale",
+            status="fixing",
+            severity="critical",
+            description="freshness(snapshot_at) > 6h.",
+            leadId="user-bob",
+        ),
+        seeded(
+            12,
+            "inc-shipments-carrier",
+            "shipments",
+            9,
+            name="Unknown carrier codes",
+            status="resolved",
+            severity="major",
+            description="invalid_count(carrier) > 0.",
+            resolutionNotes="Mapping updated.",
         ),
     ]
 
@@ -217,6 +330,10 @@ class SodaCloudEmulator:
         with self._lock:
             record = {"status": "reported", "severity": "minor", "description": "", **incident}
             record.setdefault("name", f"Incident {record['id']}")
+            record.setdefault(
+                "number", max((r.get("number") or 0 for r in self._incidents.values()), default=0) + 1
+            )
+            record.setdefault("createdAt", datetime.now(timezone.utc).isoformat())
             self._incidents[record["id"]] = record
             self._history[record["id"]] = []
 
@@ -262,7 +379,11 @@ class SodaCloudEmulator:
             }
 
     def _content(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        content = {k: v for k, v in record.items() if v is not None}
+        content = {
+            k: v
+            for k, v in record.items()
+            if k not in _HIDDEN_FIELDS and (v is not None or k == "hasRcaReport")  # that one may be null
+        }
         content["cloudUrl"] = f"{self.url}/incidents/{quote(record['id'], safe='')}"
         return content
 
@@ -340,27 +461,19 @@ class SodaCloudEmulator:
             return 200, self._content(record)
 
     def _list(self, query: Mapping[str, list[str]]) -> tuple[int, Any]:
+        """``GET /api/v1/incidents``: every filter AND-combined, sorted by number, one page."""
         try:
-            page = int(query.get("page", ["0"])[0])
-            size = int(query.get("size", ["100"])[0])
-        except ValueError:
-            return 400, {"code": "bad_request", "message": "page and size must be integers"}
-        if page < 0 or not 1 <= size <= 1000:
-            return 400, {"code": "bad_request", "message": "page must be >= 0 and size 1..1000"}
-        for name, allowed in (("status", STATUSES), ("severity", SEVERITIES)):
-            if any(value not in allowed for value in query.get(name, [])):
-                return 400, {"code": "bad_request", "message": f"{name} must be one of {', '.join(allowed)}"}
-        wanted = {i for raw in query.get("incidentIds", []) for i in raw.split(",") if i}
+            params = _list_params(query)
+        except ValueError as err:
+            return 400, {"code": "bad_request", "message": str(err)}
+        page, size = params.pop("page"), params.pop("size")
         with self._lock:
-            found = [
-                self._content(r)
-                for r in self._incidents.values()
-                if (not wanted or r["id"] in wanted)
-                and r["status"] in query.get("status", [r["status"]])
-                and r["severity"] in query.get("severity", [r["severity"]])
-            ]
-        chunk = found[page * size : (page + 1) * size]
-        pages = max(1, -(-len(found) // size))
+            found = sorted(
+                (r for r in self._incidents.values() if _matches(r, params)),
+                key=lambda r: (r.get("number") or 0, r["id"]),
+            )
+            chunk = [self._content(r) for r in found[page * size : (page + 1) * size]]
+        pages = -(-len(found) // size)
         return 200, {
             "content": chunk,
             "first": page == 0,
@@ -375,6 +488,57 @@ class SodaCloudEmulator:
         with self._lock:
             self._trace_counter += 1
             return f"emulator-trace-{self._trace_counter:06d}"
+
+
+def _list_params(query: Mapping[str, list[str]]) -> dict[str, Any]:
+    """Check the list endpoint's query as the contract does; a ValueError names the problem."""
+    for name, values in query.items():
+        if len(values) > 1:
+            raise ValueError(f"{name} may be given once")
+    one = {name: values[0] for name, values in query.items()}
+    params: dict[str, Any] = {}
+    try:
+        params["page"] = int(one.get("page", "0"))
+        params["size"] = int(one.get("size", "10"))
+    except ValueError:
+        raise ValueError("page and size must be integers") from None
+    if params["page"] < 0 or not 1 <= params["size"] <= 1000:
+        raise ValueError("page must be >= 0 and size 1..1000")
+    for name, allowed in (("status", STATUSES), ("severity", SEVERITIES)):
+        if name in one and one[name] not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}")
+        params[name] = one.get(name)
+    ids = [i for i in one.get("incidentIds", "").split(",") if i]
+    if len(ids) > 1000:
+        raise ValueError("incidentIds takes at most 1000 ids")
+    params["incidentIds"] = set(ids) if "incidentIds" in one else None
+    params["datasetId"], params["leadId"] = one.get("datasetId"), one.get("leadId")
+    for name in ("from", "to"):
+        params[name] = _instant(one[name], name) if name in one else None
+    return params
+
+
+def _instant(text: str, name: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{name} must be an ISO 8601 date-time, got {text!r}") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{name} must carry a UTC offset, got {text!r}")
+    return moment
+
+
+def _matches(record: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
+    created = datetime.fromisoformat(record["createdAt"])
+    return (
+        (params["incidentIds"] is None or record["id"] in params["incidentIds"])
+        and params["status"] in (None, record["status"])
+        and params["severity"] in (None, record["severity"])
+        and params["datasetId"] in (None, record.get("datasetId"))
+        and params["leadId"] in (None, record.get("leadId"))
+        and (params["from"] is None or created >= params["from"])
+        and (params["to"] is None or created <= params["to"])
+    )
 
 
 def _update_problem(body: Any) -> str | None:
@@ -611,7 +775,13 @@ def main(argv: list[str] | None = None) -> None:
         retry_after=retry_after,
     )
     for number in range(1, args.extra_incidents + 1):
-        emulator.add_incident({"id": f"inc-{number:04d}", "number": 100 + number, "severity": "major"})
+        emulator.add_incident(
+            {
+                "id": f"inc-{number:04d}",
+                "number": 100 + number,
+                "severity": "major",
+            }
+        )
     with emulator:
         print(f"Soda Cloud emulator listening on {emulator.url}", flush=True)
         print(f"export AIRFLOW_CONN_SODA_CLOUD_DEFAULT='{emulator.airflow_connection()}'", flush=True)
