@@ -10,6 +10,7 @@ so that a bad API key fails a task at once instead of burning its Airflow retrie
     ├── SodaCloudResponseError              yes   not the documented JSON (a proxy?)
     ├── SodaCloudQueueTimeoutError          yes   the rate-limit queue is longer than the budget
     ├── SodaCloudBulkUpdateError            yes   some updates of a bulk run failed
+    ├── SodaCloudIncidentsOpenError         yes   a quality gate found open incidents
     └── SodaCloudAPIError                   no    an error status (status_code, code, trace_id)
         ├── SodaCloudBadRequestError        no    400
         ├── SodaCloudAuthenticationError    no    401
@@ -141,3 +142,17 @@ class SodaCloudBulkUpdateError(SodaCloudError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class SodaCloudIncidentsOpenError(SodaCloudError):
+    """A data-quality gate found open incidents; ``incidents`` holds them (as in XCom).
+
+    Retryable: a task retry checks again, so ``retries`` with a ``retry_delay`` make a gate that
+    waits a while for the incidents to be resolved.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, incidents: list[dict[str, object]]) -> None:
+        super().__init__(message)
+        self.incidents = incidents

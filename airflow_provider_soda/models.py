@@ -130,16 +130,21 @@ class Incident(BaseModel):
         """The status as a plain string, whether or not this provider knows the value."""
         return self.status.value if isinstance(self.status, Enum) else self.status
 
-    def satisfies(self, update: IncidentUpdate) -> bool:
-        """Tell whether the incident already holds every field ``update`` sets (sending it would change nothing)."""
+    def changes(self, update: IncidentUpdate) -> dict[str, list[Any]]:
+        """Return what ``update`` would change, ``{field: [now, asked]}`` by Python field name."""
         current = {
             "status": self.status_value,
             "severity": self.severity_value,
             "title": self.name,
             "description": self.description,
-            "resolutionNotes": self.resolution_notes,
+            "resolution_notes": self.resolution_notes,
         }
-        return all(current.get(key) == value for key, value in update.to_payload().items())
+        asked = update.model_dump(mode="json", exclude_none=True)
+        return {field: [current[field], value] for field, value in asked.items() if current[field] != value}
+
+    def satisfies(self, update: IncidentUpdate) -> bool:
+        """Tell whether the incident already holds every field ``update`` sets (sending it would change nothing)."""
+        return not self.changes(update)
 
     def to_xcom(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict with snake_case keys, as pushed to XCom."""

@@ -303,7 +303,11 @@ def test_html_instead_of_json_is_retried_then_reported(
 
 def test_get_incident(hook: SodaCloudHook, soda_cloud_emulator: SodaCloudEmulator) -> None:
     assert hook.get_incident(DEMO_INCIDENT_ID).number == 1
-    assert soda_cloud_emulator.requests[0].query == {"incidentIds": [DEMO_INCIDENT_ID]}
+    assert soda_cloud_emulator.requests[0].query == {
+        "incidentIds": [DEMO_INCIDENT_ID],
+        "page": ["0"],
+        "size": ["1000"],
+    }
     with pytest.raises(SodaCloudNotFoundError, match="no incident 'missing'"):
         hook.get_incident("missing")
 

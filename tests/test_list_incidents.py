@@ -84,7 +84,7 @@ def test_more_than_1000_ids_are_split(hook: SodaCloudHook, soda_cloud_emulator: 
     sizes = [len(q["incidentIds"].split(",")) for q in list_requests(soda_cloud_emulator)]
     assert sizes == [1000, 1000, 401]
     assert list(hook.list_incidents(incident_ids=[])) == []
-    assert list_requests(soda_cloud_emulator) and len(list_requests(soda_cloud_emulator)) == 3
+    assert len(list_requests(soda_cloud_emulator)) == 3  # an empty list of ids sends nothing
 
 
 def test_items_keep_has_rca_report_and_tolerate_unknown_fields(
@@ -100,8 +100,9 @@ def test_items_keep_has_rca_report_and_tolerate_unknown_fields(
         None,
     )
     assert by_number[99].has_rca_report is True
-    assert (
-        by_number[9].status is IncidentStatus.RESOLVED and by_number[9].severity is IncidentSeverity.CRITICAL
+    assert (by_number[9].status, by_number[9].severity) == (
+        IncidentStatus.RESOLVED,
+        IncidentSeverity.CRITICAL,
     )
 
 
@@ -134,5 +135,5 @@ def test_statuses_are_matched_case_insensitively(hook: SodaCloudHook) -> None:
 
 def test_get_incident_reads_one_and_names_what_to_check_when_missing(hook: SodaCloudHook) -> None:
     assert hook.get_incident("inc-orders-late").has_rca_report is True
-    with pytest.raises(SodaCloudNotFoundError, match="has no incident 'nope'.*region"):
+    with pytest.raises(SodaCloudNotFoundError, match=r"has no incident 'nope'.*region"):
         hook.get_incident("nope")

@@ -63,6 +63,7 @@ def test_xcom_form_is_plain_json_with_snake_case_keys() -> None:
         "description": None,
         "resolution_notes": "n",
         "cloud_url": None,
+        "has_rca_report": None,
     }
 
 

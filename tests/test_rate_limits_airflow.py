@@ -222,7 +222,7 @@ def test_bulk_validates_everything_before_sending(monkeypatch: pytest.MonkeyPatc
     ) as excinfo:
         op._plan()
     assert "#2 ('b'): Invalid incident update: nothing to update" in str(excinfo.value)
-    with pytest.raises(ValueError, match="exactly one of incident_ids or updates"):
+    with pytest.raises(ValueError, match="exactly one of incident_ids, updates or selection"):
         UpdateIncidentsOperator(task_id="neither")
 
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferred
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import conf
 
 from airflow_provider_soda.exceptions import (
     SodaCloudBulkUpdateError,
@@ -23,10 +22,9 @@ from airflow_provider_soda.exceptions import (
     SodaCloudRateLimitError,
 )
 from airflow_provider_soda.hooks.retry import RetryLimits
-from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
 from airflow_provider_soda.links.incidents import INCIDENT_URL_XCOM_KEY, SodaCloudIncidentLink
-from airflow_provider_soda.models import UPDATE_FIELDS, Incident, IncidentUpdate
-from airflow_provider_soda.retry_policy import default_retry_policy
+from airflow_provider_soda.models import UPDATE_FIELDS, Incident, IncidentSelection, IncidentUpdate
+from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -42,16 +40,18 @@ MAX_DEFER_SECONDS = 3600.0
 #: A booked slot is kept this long past its time for the resumed task to claim it (a resume takes
 #: a few seconds under a real scheduler); later, the task queues again.
 SLOT_HOLD_SECONDS = 120.0
-#: One stateless policy object serves every operator (None on Airflow < 3.3).
-_DEFAULT_RETRY_POLICY = default_retry_policy()
 #: XCom key prefix of the outcomes of each stretch of a bulk run between two deferrals.
 _SEGMENT_KEY = "incident_results_segment_"
+#: XCom key of the ids a selection resolved to (and that need a change), read again on resume.
+SELECTED_IDS_XCOM_KEY = "selected_incident_ids"
+#: How many incidents a selection may match before the task refuses to touch any of them.
+DEFAULT_MAX_INCIDENTS = 100
 
 
-class _IncidentOperatorBase(BaseOperator):
-    """What both operators share: the update fields, the hook, and waiting for the rate limit."""
+class _IncidentOperatorBase(SodaCloudBaseOperator):
+    """What both update operators share: the update fields and waiting for the rate limit."""
 
-    template_fields: Sequence[str] = (*UPDATE_FIELDS, "soda_cloud_conn_id")
+    template_fields: Sequence[str] = (*UPDATE_FIELDS, *SodaCloudBaseOperator.template_fields)
     ui_color = "#e6f4ea"
 
     def __init__(
@@ -62,40 +62,28 @@ class _IncidentOperatorBase(BaseOperator):
         title: str | None = None,
         description: str | None = None,
         resolution_notes: str | None = None,
-        soda_cloud_conn_id: str = SodaCloudHook.default_conn_name,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         defer_after_seconds: float = DEFAULT_DEFER_AFTER_SECONDS,
-        retry_policy: Any = _DEFAULT_RETRY_POLICY,
-        hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        # retry_policy is in this signature, with the policy as its default, so that Airflow's own
-        # machinery applies it: default_args override it, partial() (mapping) picks it up, and an
-        # explicit None switches it off. Airflow < 3.3 has no retry_policy, so none is passed there.
-        if retry_policy is not None or _DEFAULT_RETRY_POLICY is not None:
-            kwargs["retry_policy"] = retry_policy
         super().__init__(**kwargs)
         self.status = status
         self.severity = severity
         self.title = title
         self.description = description
         self.resolution_notes = resolution_notes
-        self.soda_cloud_conn_id = soda_cloud_conn_id
         self.deferrable = deferrable
         self.defer_after_seconds = defer_after_seconds
-        self.hook_params = hook_params or {}
-        RetryLimits().updated(self.hook_params)  # an unknown key fails at parse time, not at run time
 
-    @cached_property
-    def hook(self) -> SodaCloudHook:
+    def retry_limits(self) -> RetryLimits:
         # When deferrable, the worker only sleeps through short waits; a longer one comes back as
         # an error with retry_after, and the operator books a slot and defers instead.
-        limits = RetryLimits().updated(self.hook_params)
+        limits = super().retry_limits()
         if self.deferrable:
             limits = limits.updated(
                 {"max_wait": self.defer_after_seconds, "max_queue_wait": self.defer_after_seconds}
             )
-        return SodaCloudHook(soda_cloud_conn_id=self.soda_cloud_conn_id, retry_limits=limits)
+        return limits
 
     def _common_fields(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in UPDATE_FIELDS}
@@ -205,13 +193,10 @@ class UpdateIncidentOperator(_IncidentOperatorBase):
 
     def _run(self, context: Context, progress: dict[str, Any]) -> dict[str, Any]:
         try:
-            update = IncidentUpdate.build(**self._common_fields())
-            token = progress.pop("token", None)
-            incident = self._apply(self.incident_id, update, token=token, progress=progress)
-        except SodaCloudError as err:
-            if err.retryable:
-                raise
-            raise AirflowFailException(str(err)) from err
+            with fail_fast():
+                update = IncidentUpdate.build(**self._common_fields())
+                token = progress.pop("token", None)
+                incident = self._apply(self.incident_id, update, token=token, progress=progress)
         finally:
             self.hook.close()
         if incident.cloud_url:
@@ -242,22 +227,60 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
     When to use which: map :class:`UpdateIncidentOperator` when each incident deserves its own
     task (own log, retries and link); use this operator for tens to thousands of incidents, where
     one task paces all requests through one limiter and frees its worker slot between windows.
+
+    **By selection.** Instead of ids, ``selection`` names the incidents by the list endpoint's
+    filters (:class:`~airflow_provider_soda.models.IncidentSelection`), e.g.
+    ``{"dataset_id": "ds-orders", "status": "open"}`` -> ``status="resolved"`` after a backfill.
+    The selection is resolved once, when the task starts: incidents already as asked are skipped
+    without a request, the others are updated (a deferral resumes on that same list, kept in XCom
+    ``selected_incident_ids``). Safety: a selection without any filter is refused unless
+    ``allow_unfiltered_selection=True``, and when more than ``max_incidents`` match the task fails
+    before the first update.
+
+    ``dry_run=True`` (any mode) reads the incidents, logs what would change and returns the
+    outcomes with ``dry_run`` and ``changes`` (``{field: [now, asked]}``), sending no update.
+
+    :param incident_ids: the incidents to update, all with the operator's fields (templated).
+    :param updates: per-incident dicts with an ``incident_id`` and its fields (templated).
+    :param selection: filters that select the incidents to update (templated).
+    :param allow_unfiltered_selection: let an empty selection select every incident.
+    :param max_incidents: most incidents a selection may match (default 100).
+    :param dry_run: report what would change; send nothing.
     """
 
-    template_fields: Sequence[str] = ("incident_ids", "updates", *_IncidentOperatorBase.template_fields)
+    template_fields: Sequence[str] = (
+        "incident_ids",
+        "updates",
+        "selection",
+        *_IncidentOperatorBase.template_fields,
+    )
 
     def __init__(
         self,
         *,
         incident_ids: list[str] | None = None,
         updates: list[dict[str, Any]] | None = None,
+        selection: dict[str, Any] | None = None,
+        allow_unfiltered_selection: bool = False,
+        max_incidents: int = DEFAULT_MAX_INCIDENTS,
+        dry_run: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if (incident_ids is None) == (updates is None):
-            raise ValueError("UpdateIncidentsOperator needs exactly one of incident_ids or updates.")
+        if sum(value is not None for value in (incident_ids, updates, selection)) != 1:
+            raise ValueError(
+                "UpdateIncidentsOperator needs exactly one of incident_ids, updates or selection."
+            )
+        if selection == {} and not allow_unfiltered_selection:
+            raise ValueError(_unfiltered_message(self.task_id))
+        if isinstance(max_incidents, bool) or not isinstance(max_incidents, int) or max_incidents < 1:
+            raise ValueError(f"max_incidents must be a positive integer, got {max_incidents!r}.")
         self.incident_ids = incident_ids
         self.updates = updates
+        self.selection = selection
+        self.allow_unfiltered_selection = allow_unfiltered_selection
+        self.max_incidents = max_incidents
+        self.dry_run_only = dry_run  # BaseOperator.dry_run() is Airflow's own check
 
     def _plan(self) -> list[tuple[str, IncidentUpdate]]:
         """Every (incident id, validated update), or AirflowFailException listing all problems."""
@@ -301,14 +324,108 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
             return {}
         return {i: current[i] for i, update in plan if i in current and current[i].satisfies(update)}
 
+    def _selection(self) -> IncidentSelection:
+        """Validate the rendered ``selection``; refuse one without any filter unless that is allowed."""
+        if isinstance(self.selection, IncidentSelection):
+            selection = self.selection
+        elif isinstance(self.selection, dict):
+            try:
+                selection = IncidentSelection.build(**self.selection)
+            except SodaCloudError as err:
+                raise AirflowFailException(f"{err} Nothing was sent.") from err
+        else:
+            raise AirflowFailException(
+                f"selection must be a dict of filters, got {type(self.selection).__name__}. Nothing was sent."
+            )
+        if selection.is_unfiltered() and not self.allow_unfiltered_selection:
+            raise AirflowFailException(_unfiltered_message(self.task_id))
+        return selection
+
+    def _select(
+        self, context: Context, resumed: bool
+    ) -> tuple[list[tuple[str, IncidentUpdate]], list[Incident], dict[str, Incident]]:
+        """Resolve the selection: (updates to send, incidents already as asked, every match by id).
+
+        On resume after a deferral the list resolved at the start is read back from XCom: listing
+        again would miss the incidents this task has updated since (they no longer match).
+        """
+        ti = context["ti"]
+        update = self._plan_update()
+        if resumed:
+            ids = ti.xcom_pull(
+                task_ids=ti.task_id, key=SELECTED_IDS_XCOM_KEY, map_indexes=ti.map_index, default=[]
+            )
+            return [(incident_id, update) for incident_id in ids or []], [], {}
+        selection = self._selection()
+        matched: dict[str, Incident] = {}
+        for incident in self.hook.select_incidents(selection):
+            matched[str(incident.id)] = incident
+            if len(matched) > self.max_incidents:
+                raise AirflowFailException(
+                    f"The selection ({selection.describe()}) matches more than max_incidents="
+                    f"{self.max_incidents} Soda Cloud incidents; nothing was sent. Narrow the selection, "
+                    "or raise max_incidents if that many is intended."
+                )
+        self.log.info("The selection (%s) matches %d incidents.", selection.describe(), len(matched))
+        unchanged = [i for i in matched.values() if i.satisfies(update)]
+        plan = [(incident_id, update) for incident_id, i in matched.items() if not i.satisfies(update)]
+        if not self.dry_run_only:
+            ti.xcom_push(key=SELECTED_IDS_XCOM_KEY, value=[incident_id for incident_id, _ in plan])
+        return plan, unchanged, matched
+
+    def _plan_update(self) -> IncidentUpdate:
+        try:
+            return IncidentUpdate.build(**self._common_fields())
+        except SodaCloudError as err:
+            raise AirflowFailException(f"Nothing was sent; invalid update: {err}") from err
+
+    def _dry_run(
+        self, plan: list[tuple[str, IncidentUpdate]], unchanged: list[Incident], current: dict[str, Incident]
+    ) -> list[dict[str, Any]]:
+        """Log and return what the run would change, from the incidents' ``current`` state; sends nothing."""
+        results = [_outcome(str(i.id), incident=i, skipped=True, dry_run=True) for i in unchanged]
+        for incident_id, update in plan:
+            incident = current.get(incident_id)
+            if incident is None:
+                results.append(_outcome(incident_id, error=self.hook.not_found([incident_id]), dry_run=True))
+                continue
+            changes = incident.changes(update)
+            results.append(
+                _outcome(incident_id, incident=incident, skipped=not changes, dry_run=True, changes=changes)
+            )
+            if changes:
+                self.log.info(
+                    "Dry run: would update incident #%s %r: %s  %s",
+                    incident.number,
+                    incident_id,
+                    ", ".join(f"{field} {now!r} -> {asked!r}" for field, (now, asked) in changes.items()),
+                    incident.cloud_url or "",
+                )
+        would = sum(1 for r in results if r["changes"])
+        self.log.info("Dry run: %d of %d incidents would change; nothing was sent.", would, len(results))
+        return results
+
     def _run(self, context: Context, progress: dict[str, Any]) -> list[dict[str, Any]]:
-        plan = self._plan()
         ti = context["ti"]
         index: int = progress.get("index", 0)
         segment: int = progress.get("segment", 0)
         token: str | None = progress.pop("token", None)
         results: list[dict[str, Any]] = []  # this stretch's; earlier ones are in XCom
-        already = self._already_applied(context, plan[index:])
+        try:
+            if self.selection is not None:
+                plan, unchanged, matched = self._select(context, resumed="index" in progress)
+                if self.dry_run_only:
+                    return self._dry_run(plan, unchanged, matched)
+                results = [_outcome(str(i.id), incident=i, skipped=True) for i in unchanged]
+                already: dict[str, Incident] = {}  # the listing was the current state
+            else:
+                plan = self._plan()
+                if self.dry_run_only:
+                    return self._dry_run(plan, [], self.hook.get_incidents([i for i, _ in plan]))
+                already = self._already_applied(context, plan[index:])
+        except BaseException:
+            self.hook.close()
+            raise
         try:
             while index < len(plan):
                 incident_id, update = plan[index]
@@ -392,17 +509,29 @@ def _id_list(value: Any) -> list[Any]:
     return list(value)
 
 
+def _unfiltered_message(task_id: str) -> str:
+    return (
+        f"Task {task_id!r}: the selection has no filter, so it would select every incident of the "
+        "organisation. Add a filter (dataset_id, status, severity, incident_ids, lead_id, created_from, "
+        "created_to), or pass allow_unfiltered_selection=True if that is really meant. Nothing was sent."
+    )
+
+
 def _outcome(
     incident_id: str,
     *,
     incident: Incident | None = None,
     error: SodaCloudError | None = None,
     skipped: bool = False,
+    dry_run: bool = False,
+    changes: dict[str, list[Any]] | None = None,
 ) -> dict[str, Any]:
     return {
         "incident_id": incident_id,
         "ok": error is None,
         "skipped": skipped,
+        "dry_run": dry_run,
+        "changes": changes or {},
         "status": incident.status_value if incident else None,
         "cloud_url": incident.cloud_url if incident else None,
         "error": str(error) if error else None,

@@ -1,0 +1,73 @@
+"""What every Soda Cloud operator shares: the connection, the hook's limits and the retry policy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import cached_property
+from typing import Any
+
+from airflow.providers.common.compat.sdk import AirflowFailException
+from airflow.sdk import BaseOperator
+
+from airflow_provider_soda.exceptions import SodaCloudError
+from airflow_provider_soda.hooks.retry import RetryLimits
+from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
+from airflow_provider_soda.retry_policy import default_retry_policy
+
+#: One stateless policy object serves every operator (None on Airflow < 3.3).
+DEFAULT_RETRY_POLICY = default_retry_policy()
+
+
+class SodaCloudBaseOperator(BaseOperator):
+    """Base of this provider's operators: a lazily built hook and Soda-aware retries.
+
+    :param soda_cloud_conn_id: Airflow connection of type ``soda_cloud`` (templated).
+    :param hook_params: the hook's retry limits to change, by
+        :class:`~airflow_provider_soda.hooks.retry.RetryLimits` field, e.g.
+        ``{"max_transient_retries": 5, "backoff_cap": 60}``.
+    :param retry_policy: Airflow 3.3+ task retry policy; by default
+        :class:`~airflow_provider_soda.retry_policy.SodaCloudRetryPolicy` (``None`` switches it off).
+    """
+
+    template_fields: Sequence[str] = ("soda_cloud_conn_id",)
+
+    def __init__(
+        self,
+        *,
+        soda_cloud_conn_id: str = SodaCloudHook.default_conn_name,
+        hook_params: dict[str, Any] | None = None,
+        retry_policy: Any = DEFAULT_RETRY_POLICY,
+        **kwargs: Any,
+    ) -> None:
+        # retry_policy is in this signature, with the policy as its default, so that Airflow's own
+        # machinery applies it: default_args override it, partial() (mapping) picks it up, and an
+        # explicit None switches it off. Airflow < 3.3 has no retry_policy, so none is passed there.
+        if retry_policy is not None or DEFAULT_RETRY_POLICY is not None:
+            kwargs["retry_policy"] = retry_policy
+        super().__init__(**kwargs)
+        self.soda_cloud_conn_id = soda_cloud_conn_id
+        self.hook_params = hook_params or {}
+        RetryLimits().updated(self.hook_params)  # an unknown key fails at parse time, not at run time
+
+    def retry_limits(self) -> RetryLimits:
+        """Return the hook's retry limits for this task (a deferrable task tightens them: it waits elsewhere)."""
+        return RetryLimits().updated(self.hook_params)
+
+    @cached_property
+    def hook(self) -> SodaCloudHook:
+        return SodaCloudHook(soda_cloud_conn_id=self.soda_cloud_conn_id, retry_limits=self.retry_limits())
+
+
+@contextmanager
+def fail_fast() -> Iterator[None]:
+    """Fail the task without retries on a Soda Cloud error that retrying cannot fix (401, 404, bad input).
+
+    Airflow 3.3's retry policy does the same; this keeps it so on every release.
+    """
+    try:
+        yield
+    except SodaCloudError as err:
+        if err.retryable:
+            raise
+        raise AirflowFailException(str(err)) from err
