@@ -1,0 +1,195 @@
+"""Triggers that watch Soda Cloud incidents from the triggerer, sharing one poll per connection.
+
+- :class:`SodaCloudIncidentTrigger` ends a deferred
+  :class:`~airflow_provider_soda.sensors.incidents.SodaCloudIncidentSensor` when its incidents
+  reach a target status.
+- :class:`SodaCloudIncidentEventTrigger` drives event-driven scheduling (Airflow 3
+  ``AssetWatcher``): it fires once for each incident of a selection that appears or changes status.
+
+Both subscribe to the event loop's :class:`~airflow_provider_soda.watching.IncidentPoller` of
+their connection, so many waiting triggers cost one request per poll interval, and none blocks
+the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_soda.exceptions import SodaCloudError
+from airflow_provider_soda.models import Incident
+from airflow_provider_soda.watching import IncidentPoller, IncidentWatch
+
+try:  # Airflow 3: triggers that may schedule DAGs through an AssetWatcher
+    from airflow.triggers.base import BaseEventTrigger
+except ImportError:  # Airflow 2: no event-driven scheduling
+    BaseEventTrigger = BaseTrigger  # type: ignore[assignment,misc]
+
+DEFAULT_POLL_INTERVAL = 60.0
+
+
+class SodaCloudIncidentTrigger(BaseTrigger):
+    """Fire once the watched incidents reach a target status (or the wait cannot succeed).
+
+    The event is ``{"status": "success", "incidents": [...]}`` or ``{"status": "error", "message": ...}``
+    (an incident that does not exist, a 401...). Errors that may pass (rate limits, outages) are
+    logged and the next poll tries again.
+
+    The trigger also keeps the sensor's deadline (``{"status": "timeout"}`` after ``deadline``):
+    the triggerer's own deferral timeout does the same, but ``dag.test()`` does not enforce it.
+
+    :param watch: what to watch, as :meth:`IncidentWatch.to_json` returns it.
+    :param soda_cloud_conn_id: the connection whose poller to share.
+    :param poll_interval: seconds between polls.
+    :param deadline: when to give up (timezone-aware), or None.
+    """
+
+    def __init__(
+        self,
+        *,
+        watch: dict[str, Any],
+        soda_cloud_conn_id: str,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        deadline: datetime | None = None,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.watch = watch
+        self.soda_cloud_conn_id = soda_cloud_conn_id
+        self.poll_interval = poll_interval
+        self.deadline = deadline
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return f"{type(self).__module__}.{type(self).__qualname__}", {
+            "watch": self.watch,
+            "soda_cloud_conn_id": self.soda_cloud_conn_id,
+            "poll_interval": self.poll_interval,
+            "deadline": self.deadline,
+        }
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        watch = IncidentWatch.from_json(self.watch)
+        poller = IncidentPoller.for_connection(self.soda_cloud_conn_id)
+        async with poller.subscribe(watch, self.poll_interval) as answers:
+            while True:
+                try:
+                    answer = await asyncio.wait_for(answers.get(), timeout=self._seconds_left())
+                except asyncio.TimeoutError:
+                    message = f"Gave up at the sensor's timeout, waiting until {watch.describe()}."
+                    yield TriggerEvent({"status": "timeout", "message": message})  # type: ignore[no-untyped-call]
+                    return
+                if isinstance(answer, SodaCloudError):
+                    if answer.retryable:
+                        self.log.warning("Soda Cloud poll failed, trying again next interval: %s", answer)
+                        continue
+                    yield TriggerEvent({"status": "error", "message": str(answer)})  # type: ignore[no-untyped-call]
+                    return
+                verdict = watch.check(answer)
+                if verdict.missing:
+                    message = _missing_message(verdict.missing, self.soda_cloud_conn_id)
+                    yield TriggerEvent({"status": "error", "message": message})  # type: ignore[no-untyped-call]
+                    return
+                if verdict.done:
+                    incidents = [i.to_xcom() for i in verdict.incidents]
+                    yield TriggerEvent({"status": "success", "incidents": incidents})  # type: ignore[no-untyped-call]
+                    return
+                self.log.info("Waiting until %s: %d not yet.", watch.describe(), len(verdict.pending))
+
+    def _seconds_left(self) -> float | None:
+        if self.deadline is None:
+            return None
+        return max(0.0, (self.deadline - datetime.now(timezone.utc)).total_seconds())
+
+
+class SodaCloudIncidentEventTrigger(BaseEventTrigger):
+    """Fire once per incident of ``selection`` that appears, or whose status changes.
+
+    Made for ``Asset(..., watchers=[AssetWatcher(name=..., trigger=SodaCloudIncidentEventTrigger(...))])``:
+    each event becomes an asset event (its ``extra`` is the event payload below) and schedules the
+    DAGs that consume the asset.
+
+    The first poll is the baseline: incidents that already exist then do not fire. After that,
+    an incident the selection did not list before fires ``"change": "appeared"``, and a listed
+    incident whose status differs from the last poll fires ``"change": "status_changed"``, with
+    ``previous_status``. Each change fires once while the trigger runs. When the triggerer
+    restarts (or the trigger moves to another triggerer), the new instance takes a new baseline:
+    nothing fires twice, and a change made while no triggerer watched does not fire (the
+    README's "Event-driven scheduling" section says how to cover that window).
+
+    Payload: ``change``, ``previous_status`` and the incident's ``id``, ``number``, ``name``,
+    ``status``, ``severity`` and ``cloud_url``.
+
+    :param selection: the filters (:class:`~airflow_provider_soda.models.IncidentSelection`); a
+        selection on ``status`` hides status changes that leave it (a resolved incident drops
+        out of ``status="open"``): to see resolutions, select on dataset or severity instead.
+    :param soda_cloud_conn_id: the connection to poll with.
+    :param poll_interval: seconds between polls (the list endpoint allows 60 requests per minute
+        per connection, shared with every other use).
+    """
+
+    def __init__(
+        self,
+        *,
+        selection: dict[str, Any],
+        soda_cloud_conn_id: str = "soda_cloud_default",
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        # Validated now, so that a typo fails when the DAG file is parsed, not in the triggerer.
+        self.watch = IncidentWatch.build(selection=selection, target_status="resolved")
+        self.selection = self.watch.selection.to_json() if self.watch.selection else {}
+        self.soda_cloud_conn_id = soda_cloud_conn_id
+        self.poll_interval = poll_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return f"{type(self).__module__}.{type(self).__qualname__}", {
+            "selection": self.selection,
+            "soda_cloud_conn_id": self.soda_cloud_conn_id,
+            "poll_interval": self.poll_interval,
+        }
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        poller = IncidentPoller.for_connection(self.soda_cloud_conn_id)
+        seen: dict[str, str | None] | None = None
+        async with poller.subscribe(self.watch, self.poll_interval) as answers:
+            while True:
+                answer = await answers.get()
+                if isinstance(answer, SodaCloudError):
+                    # An event trigger has no task to fail: it keeps watching and says why it could not.
+                    self.log.error("Soda Cloud poll failed, trying again next interval: %s", answer)
+                    continue
+                incidents = self.watch.check(answer).incidents
+                if seen is not None:
+                    for payload in changes(seen, incidents):
+                        self.log.info("Incident %s %s: firing.", payload["id"], payload["change"])
+                        yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
+                seen = {str(i.id): i.status_value for i in incidents}
+
+
+def changes(seen: dict[str, str | None], incidents: list[Incident]) -> list[dict[str, Any]]:
+    """Return an event payload per incident that is new or whose status differs from ``seen``."""
+    payloads = []
+    for incident in incidents:
+        previous = seen.get(str(incident.id), _UNSEEN)
+        if previous == incident.status_value:
+            continue
+        payload = {k: v for k, v in incident.to_xcom().items() if k in _PAYLOAD_FIELDS}
+        payload["change"] = "appeared" if previous is _UNSEEN else "status_changed"
+        payload["previous_status"] = None if previous is _UNSEEN else previous
+        payloads.append(payload)
+    return payloads
+
+
+_UNSEEN = "\0unseen"
+_PAYLOAD_FIELDS = ("id", "number", "name", "status", "severity", "cloud_url")
+
+
+def _missing_message(missing: list[str], conn_id: str) -> str:
+    shown = ", ".join(repr(i) for i in missing[:10])
+    return (
+        f"Soda Cloud has no incident {shown} (connection {conn_id!r}). Check the incident id, the "
+        "connection's region, and that the API key's user may view the incident's dataset."
+    )

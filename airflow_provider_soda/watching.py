@@ -1,0 +1,219 @@
+"""Waiting on incidents: what a wait watches, when it is over, and one shared poll per connection.
+
+:class:`IncidentWatch` is the condition both the sensor (poke mode) and the triggers evaluate, so
+the two cannot drift. :class:`IncidentPoller` is what makes deferred waits cheap: every trigger of
+one event loop (one triggerer process) that watches incidents on the same connection shares one
+poll per interval; their incident ids go out together, 1,000 per request, and each distinct
+selection is listed once. 200 sensors waiting on 200 incidents cost one request per interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import weakref
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_soda.exceptions import SodaCloudError, SodaCloudValidationError
+from airflow_provider_soda.models import Incident, IncidentSelection, IncidentStatus
+
+if TYPE_CHECKING:
+    from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
+
+#: A new poller waits this long before its first poll, so that the triggers the scheduler hands
+#: over together (a storm of deferrals) join the same request.
+GATHER_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One poll's answer: incidents by id, and each selection's incidents by selection key."""
+
+    by_id: dict[str, Incident] = field(default_factory=dict)
+    by_selection: dict[str, list[Incident]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a wait is over; ``pending`` are the incidents not yet in a target status."""
+
+    done: bool
+    incidents: list[Incident]
+    pending: list[Incident]
+    missing: list[str]
+
+
+@dataclass(frozen=True)
+class IncidentWatch:
+    """Incidents to watch (by id, or by selection) and the statuses that end the wait."""
+
+    incident_ids: tuple[str, ...] = ()
+    selection: IncidentSelection | None = None
+    target_statuses: tuple[IncidentStatus, ...] = (IncidentStatus.RESOLVED,)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        incident_ids: Sequence[str] = (),
+        selection: IncidentSelection | dict[str, Any] | None = None,
+        target_status: str | Iterable[str] | None = IncidentStatus.RESOLVED.value,
+        allow_unfiltered_selection: bool = False,
+    ) -> IncidentWatch:
+        """Validate a watch; :class:`SodaCloudValidationError` names what is wrong."""
+        from airflow_provider_soda.hooks.soda_cloud import normalise_incident_id
+
+        if bool(incident_ids) == (selection is not None):
+            raise SodaCloudValidationError("Watch either incident ids or a selection (exactly one of them).")
+        if isinstance(selection, dict):
+            selection = IncidentSelection.build(**selection)
+        if selection is not None and selection.is_unfiltered() and not allow_unfiltered_selection:
+            raise SodaCloudValidationError(
+                "The selection has no filter: it would watch every incident of the organisation. Add a "
+                "filter, or pass allow_unfiltered_selection=True if that is really meant."
+            )
+        targets = IncidentSelection.build(status=target_status).status if target_status else ()
+        if not targets:
+            raise SodaCloudValidationError("target_status is empty: name the status(es) that end the wait.")
+        ids = tuple(dict.fromkeys(normalise_incident_id(i) for i in incident_ids))
+        return cls(incident_ids=ids, selection=selection, target_statuses=targets)
+
+    @property
+    def selection_key(self) -> str | None:
+        """The selection as a canonical string: equal selections share one listing per poll."""
+        return None if self.selection is None else json.dumps(self.selection.to_json(), sort_keys=True)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the watch as JSON-serialisable data (a trigger's kwargs)."""
+        return {
+            "incident_ids": list(self.incident_ids),
+            "selection": None if self.selection is None else self.selection.to_json(),
+            "target_status": [s.value for s in self.target_statuses],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IncidentWatch:
+        return cls.build(
+            incident_ids=data.get("incident_ids") or (),
+            selection=data.get("selection"),
+            target_status=data.get("target_status"),
+            allow_unfiltered_selection=True,  # validated when the task deferred
+        )
+
+    def describe(self) -> str:
+        targets = " or ".join(s.value for s in self.target_statuses)
+        if self.selection is not None:
+            return f"every incident matching ({self.selection.describe()}) is {targets}"
+        shown = ", ".join(repr(i) for i in self.incident_ids[:5]) + (
+            " ..." if len(self.incident_ids) > 5 else ""
+        )
+        return f"incident {shown} is {targets}"
+
+    def check(self, snapshot: Snapshot) -> Verdict:
+        """Tell whether the wait is over, from one poll's ``snapshot``."""
+        if self.selection is not None:
+            incidents = snapshot.by_selection.get(self.selection_key or "", [])
+            missing: list[str] = []
+        else:
+            incidents = [snapshot.by_id[i] for i in self.incident_ids if i in snapshot.by_id]
+            missing = [i for i in self.incident_ids if i not in snapshot.by_id]
+        pending = [i for i in incidents if i.status not in self.target_statuses]
+        return Verdict(
+            done=not pending and not missing, incidents=incidents, pending=pending, missing=missing
+        )
+
+
+def read_snapshot(hook: SodaCloudHook, watches: Iterable[IncidentWatch]) -> Snapshot:
+    """Read what ``watches`` need in as few requests as the API allows (blocking: call it in a thread)."""
+    watches = list(watches)
+    ids = list(dict.fromkeys(i for w in watches for i in w.incident_ids))
+    selections = {w.selection_key: w.selection for w in watches if w.selection is not None}
+    return Snapshot(
+        by_id=hook.get_incidents(ids) if ids else {},
+        by_selection={str(key): list(hook.select_incidents(s)) for key, s in selections.items()},
+    )
+
+
+@dataclass(eq=False)
+class _Subscriber:
+    watch: IncidentWatch
+    interval: float
+    answers: asyncio.Queue[Snapshot | SodaCloudError] = field(default_factory=asyncio.Queue)
+
+
+class IncidentPoller:
+    """One poll loop per event loop and connection, shared by every trigger that subscribes.
+
+    The blocking hook runs in a worker thread (``asyncio.to_thread``), so the triggerer's event
+    loop never waits on the network or on the rate limit; the requests go through the same
+    pacing schedule as every other caller of the connection.
+    """
+
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, IncidentPoller]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, soda_cloud_conn_id: str) -> None:
+        self.soda_cloud_conn_id = soda_cloud_conn_id
+        self.polls = 0
+        self._subscribers: dict[int, _Subscriber] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._hook: SodaCloudHook | None = None
+
+    @classmethod
+    def for_connection(cls, soda_cloud_conn_id: str) -> IncidentPoller:
+        """Return the running event loop's poller of this connection, created on first use."""
+        pollers = cls._by_loop.setdefault(asyncio.get_running_loop(), {})
+        if soda_cloud_conn_id not in pollers:
+            pollers[soda_cloud_conn_id] = cls(soda_cloud_conn_id)
+        return pollers[soda_cloud_conn_id]
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    @asynccontextmanager
+    async def subscribe(
+        self, watch: IncidentWatch, interval: float
+    ) -> AsyncIterator[asyncio.Queue[Snapshot | SodaCloudError]]:
+        """Receive a snapshot (or the poll's error) after every poll while the context is open."""
+        subscriber = _Subscriber(watch, interval)
+        self._subscribers[id(subscriber)] = subscriber
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        try:
+            yield subscriber.answers
+        finally:
+            self._subscribers.pop(id(subscriber), None)
+            if not self._subscribers and self._task is not None:
+                self._task.cancel()
+                self._task = None
+
+    async def _run(self) -> None:
+        await asyncio.sleep(GATHER_SECONDS)
+        while self._subscribers:
+            subscribers = list(self._subscribers.values())
+            answer: Snapshot | SodaCloudError
+            try:
+                answer = await asyncio.to_thread(
+                    read_snapshot, self._get_hook(), [s.watch for s in subscribers]
+                )
+            except SodaCloudError as err:
+                answer = err
+            except Exception as err:  # a missing connection, say: every waiter must hear of it
+                answer = SodaCloudError(f"Could not poll Soda Cloud: {type(err).__name__}: {err}")
+            self.polls += 1
+            for subscriber in subscribers:
+                subscriber.answers.put_nowait(answer)
+            if self._subscribers:
+                await asyncio.sleep(min(s.interval for s in self._subscribers.values()))
+
+    def _get_hook(self) -> SodaCloudHook:
+        if self._hook is None:
+            from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
+
+            self._hook = SodaCloudHook(soda_cloud_conn_id=self.soda_cloud_conn_id)
+        return self._hook

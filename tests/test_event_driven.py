@@ -1,0 +1,141 @@
+"""The event-driven example in a real Airflow: scheduler, DAG processor, triggerer and API server
+(``airflow standalone``) watch the emulator; incident changes must become DAG runs, once each."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_soda.testing import SodaCloudEmulator
+
+ROOT = Path(__file__).resolve().parent.parent
+DAG_ID = "example_soda_incident_events"
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float, log: Path | None = None) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.5)
+    problems = ""
+    if log is not None and log.exists():  # what went wrong in Airflow, for whoever reads the failure
+        lines = log.read_text(errors="replace").splitlines()
+        problems = "\n".join(line for line in lines if "error" in line.lower() or "Error" in line)[-4000:]
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}\n{problems}")
+
+
+@pytest.fixture
+def airflow_services(tmp_path: Path, soda_cloud_emulator: SodaCloudEmulator) -> Iterator[Path]:
+    """``airflow standalone`` on a fresh SQLite DB, with only the event-driven example DAG."""
+    home, dags, port = tmp_path / "home", tmp_path / "dags", _free_port()
+    dags.mkdir(parents=True)
+    shutil.copy(ROOT / "example_dags" / f"{DAG_ID}.py", dags)
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",  # where workers find the execution API
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW_CONN_SODA_CLOUD_DEFAULT": soda_cloud_emulator.airflow_connection(),
+    }
+    log = (tmp_path / "standalone.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "airflow", "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        yield home / "airflow.db"
+    finally:
+        for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(process.pid, sig)
+                process.wait(timeout=grace)
+                break
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                continue
+        log.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def runs(db: Path) -> list[tuple[str, str, list[str] | None]]:
+    """(run id, state, the task's return value) of the example's runs, from the metadata DB."""
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            rows = conn.execute(
+                "SELECT r.run_id, r.state, x.value FROM dag_run r LEFT JOIN xcom x ON x.dag_id = r.dag_id "
+                "AND x.run_id = r.run_id AND x.task_id = 'react' AND x.key = 'return_value' "
+                "WHERE r.dag_id = ? ORDER BY r.id",
+                (DAG_ID,),
+            ).fetchall()
+    except sqlite3.OperationalError:  # tables not there yet, or the DB is busy
+        return []
+    return [(run_id, state, json.loads(value) if value else None) for run_id, state, value in rows]
+
+
+def watcher_polls(emulator: SodaCloudEmulator) -> int:
+    return sum(
+        1
+        for r in emulator.requests_to("list_incidents")
+        if r.query.get("datasetId") == ["ds-orders"] and r.status == 200
+    )
+
+
+def test_incident_changes_schedule_the_dag_once_each(
+    airflow_services: Path, soda_cloud_emulator: SodaCloudEmulator
+) -> None:
+    log = airflow_services.parents[1] / "standalone.log"
+    # The triggerer took its baseline: the critical incident already open on orders does not fire.
+    wait_for("the triggerer to poll Soda Cloud", lambda: watcher_polls(soda_cloud_emulator) >= 1, 240, log)
+    soda_cloud_emulator.add_incident(
+        {"id": "orders-critical-new", "datasetId": "ds-orders", "severity": "critical", "number": 50}
+    )
+    first = wait_for(
+        "a run for the new incident",
+        lambda: [r for r in runs(airflow_services) if r[1] == "success"],
+        120,
+        log,
+    )
+    assert first[0][2] == ["quarantine orders (incident #50 reported)"]
+
+    soda_cloud_emulator._update("orders-critical-new", {"status": "resolved"})
+    both = wait_for(
+        "a run for the resolution",
+        lambda: (done := [r for r in runs(airflow_services) if r[1] == "success"])[1:] and done,
+        120,
+        log,
+    )
+    assert both[-1][2] == ["republish orders (incident #50 resolved)"]
+
+    # A few more polls with no change: no more runs (each change fired once).
+    polls = watcher_polls(soda_cloud_emulator)
+    wait_for("two more polls", lambda: watcher_polls(soda_cloud_emulator) >= polls + 2, 60, log)
+    assert len(runs(airflow_services)) == 2
+    assert soda_cloud_emulator.requests_to("update_incident") == []
