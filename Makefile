@@ -67,9 +67,10 @@ e2e-cluster: $(STAMP)
 chromium:
 	test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
-## bench: rate-limit, overhead and parse-cost benchmark (about a minute; prints the README figures)
+## bench: rate-limit, overhead, parse-cost and incident-wait benchmarks (a few minutes; prints the README figures)
 bench: $(STAMP)
 	$(BIN)/python bench/rate_limits.py
+	$(BIN)/python bench/incident_waits.py
 
 ## emulator: serve the offline Soda Cloud on http://127.0.0.1:8765 until Ctrl-C
 emulator: $(STAMP)

@@ -40,3 +40,5 @@ LIST_INCIDENTS = Endpoint("list_incidents", "GET", "/api/v1/incidents", RateLimi
 ENDPOINTS: dict[str, Endpoint] = {e.bucket: e for e in (UPDATE_INCIDENT, TEST_LOGIN, LIST_INCIDENTS)}
 
 TRACE_ID_HEADER = "X-Soda-Trace-Id"
+#: The list endpoint takes at most this many incident ids per request, and pages of at most this size.
+MAX_LIST_ITEMS = 1000

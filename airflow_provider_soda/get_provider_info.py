@@ -34,15 +34,24 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": ["airflow_provider_soda.operators.incidents"],
+                "python-modules": [
+                    "airflow_provider_soda.operators.incidents",
+                    "airflow_provider_soda.operators.gate",
+                ],
             }
+        ],
+        "sensors": [
+            {"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_soda.sensors.incidents"]}
         ],
         "notifications": ["airflow_provider_soda.notifications.incidents.SodaCloudIncidentNotifier"],
         "extra-links": ["airflow_provider_soda.links.incidents.SodaCloudIncidentLink"],
         "triggers": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": ["airflow_provider_soda.triggers.rate_limit"],
+                "python-modules": [
+                    "airflow_provider_soda.triggers.rate_limit",
+                    "airflow_provider_soda.triggers.incidents",
+                ],
             }
         ],
         "config": {

@@ -22,11 +22,11 @@ from airflow_provider_soda.hooks.retry import parse_retry_after
 from airflow_provider_soda.models import (
     Incident,
     IncidentPage,
-    IncidentSelection,
     IncidentSeverity,
     IncidentStatus,
     IncidentUpdate,
 )
+from airflow_provider_soda.selection import IncidentSelection
 from airflow_provider_soda.testing import DEMO_INCIDENT_ID, Fault, SodaCloudEmulator
 
 CONTRACT: dict[str, Any] = json.loads(

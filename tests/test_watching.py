@@ -12,7 +12,8 @@ import pytest
 
 from airflow_provider_soda.testing import DEMO_INCIDENT_ID, Fault, SodaCloudEmulator
 from airflow_provider_soda.triggers.incidents import SodaCloudIncidentEventTrigger, SodaCloudIncidentTrigger
-from airflow_provider_soda.watching import IncidentPoller, IncidentWatch
+from airflow_provider_soda.triggers.poller import IncidentPoller
+from airflow_provider_soda.watching import IncidentWatch
 
 CONN = "soda_cloud_default"
 

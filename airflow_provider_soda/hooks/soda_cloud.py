@@ -17,6 +17,7 @@ from airflow_provider_soda import __version__
 from airflow_provider_soda.endpoints import (
     ENDPOINTS,
     LIST_INCIDENTS,
+    MAX_LIST_ITEMS,
     TEST_LOGIN,
     TRACE_ID_HEADER,
     UPDATE_INCIDENT,
@@ -35,24 +36,16 @@ from airflow_provider_soda.exceptions import (
 )
 from airflow_provider_soda.hooks.retry import Outcome, RetryLimits, classify, parse_retry_after
 from airflow_provider_soda.hooks.settings import CONN_TYPE, SodaCloudSettings
-from airflow_provider_soda.models import (
-    MAX_LIST_ITEMS,
-    ErrorBody,
-    Incident,
-    IncidentPage,
-    IncidentSelection,
-    IncidentUpdate,
-    TestLogin,
-)
+from airflow_provider_soda.models import ErrorBody, Incident, IncidentPage, IncidentUpdate, TestLogin
 
 if TYPE_CHECKING:
     import requests
 
     from airflow_provider_soda.pacing import Pacer, Ticket
+    from airflow_provider_soda.selection import IncidentSelection
 
 MAX_INCIDENT_ID_LENGTH = 512
-#: The list endpoint takes at most this many ids (and page size) per request.
-MAX_IDS_PER_LIST = MAX_LIST_ITEMS
+MAX_IDS_PER_LIST = MAX_LIST_ITEMS  # the name before 0.3.0
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -226,6 +219,8 @@ class SodaCloudHook(BaseHook):
         :return: an iterator of incidents, each once, in Soda's order within each request sequence.
         :raises SodaCloudValidationError: an invalid filter (nothing was sent).
         """
+        from airflow_provider_soda.selection import IncidentSelection
+
         selection = IncidentSelection.build(
             status=status,
             severity=severity,
@@ -287,6 +282,8 @@ class SodaCloudHook(BaseHook):
         :param incident_ids: the ids to read.
         :return: the incidents found, by id (ids Soda Cloud does not know are simply absent).
         """
+        from airflow_provider_soda.selection import IncidentSelection
+
         wanted = _id_sequence(incident_ids)
         selection = IncidentSelection(incident_ids=wanted)
         return {i.id: i for i in self.select_incidents(selection) if i.id in wanted}

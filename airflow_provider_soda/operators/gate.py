@@ -8,12 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowSkipException
 
 from airflow_provider_soda.exceptions import SodaCloudIncidentsOpenError, SodaCloudValidationError
-from airflow_provider_soda.models import (
-    SEVERITY_ORDER,
-    Incident,
-    IncidentSelection,
-    IncidentSeverity,
-)
+from airflow_provider_soda.models import Incident, IncidentSeverity
 from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast
 
 if TYPE_CHECKING:
@@ -62,12 +57,16 @@ class SodaCloudIncidentGateOperator(SodaCloudBaseOperator):
         self.on_open = on_open
 
     def _severities(self) -> tuple[IncidentSeverity, ...]:
+        from airflow_provider_soda.selection import SEVERITY_ORDER, IncidentSelection
+
         chosen = IncidentSelection.build(severity=self.min_severity).severity
         if len(chosen) != 1:
             raise SodaCloudValidationError(f"min_severity must be one severity, got {self.min_severity!r}.")
         return SEVERITY_ORDER[SEVERITY_ORDER.index(chosen[0]) :]
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
+        from airflow_provider_soda.selection import IncidentSelection
+
         with fail_fast():
             severities = self._severities()
             if not self.dataset_ids:

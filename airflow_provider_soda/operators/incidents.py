@@ -23,13 +23,14 @@ from airflow_provider_soda.exceptions import (
 )
 from airflow_provider_soda.hooks.retry import RetryLimits
 from airflow_provider_soda.links.incidents import INCIDENT_URL_XCOM_KEY, SodaCloudIncidentLink
-from airflow_provider_soda.models import UPDATE_FIELDS, Incident, IncidentSelection, IncidentUpdate
+from airflow_provider_soda.models import UPDATE_FIELDS, Incident, IncidentUpdate
 from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_soda.pacing import Ticket
+    from airflow_provider_soda.selection import IncidentSelection
 
 #: Slots further away than this are waited for in the triggerer when ``deferrable=True``.
 DEFAULT_DEFER_AFTER_SECONDS = 5.0
@@ -326,6 +327,8 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
 
     def _selection(self) -> IncidentSelection:
         """Validate the rendered ``selection``; refuse one without any filter unless that is allowed."""
+        from airflow_provider_soda.selection import IncidentSelection
+
         if isinstance(self.selection, IncidentSelection):
             selection = self.selection
         elif isinstance(self.selection, dict):
@@ -412,40 +415,38 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
         token: str | None = progress.pop("token", None)
         results: list[dict[str, Any]] = []  # this stretch's; earlier ones are in XCom
         try:
-            if self.selection is not None:
-                plan, unchanged, matched = self._select(context, resumed="index" in progress)
-                if self.dry_run_only:
-                    return self._dry_run(plan, unchanged, matched)
-                results = [_outcome(str(i.id), incident=i, skipped=True) for i in unchanged]
-                already: dict[str, Incident] = {}  # the listing was the current state
-            else:
-                plan = self._plan()
-                if self.dry_run_only:
-                    return self._dry_run(plan, [], self.hook.get_incidents([i for i, _ in plan]))
-                already = self._already_applied(context, plan[index:])
-        except BaseException:
-            self.hook.close()
-            raise
-        try:
-            while index < len(plan):
-                incident_id, update = plan[index]
-                resume = {**progress, "index": index, "segment": segment + 1}
-                if incident_id in already:
-                    results.append(_outcome(incident_id, incident=already[incident_id], skipped=True))
-                    index += 1
-                    continue
-                try:
-                    incident = self._apply(incident_id, update, token=token, progress=resume)
-                except SodaCloudError as err:
-                    self.log.error("Incident %r was not updated: %s", incident_id, err)
-                    results.append(_outcome(incident_id, error=err))
+            with fail_fast():  # a 401 or a bad selection while planning: nothing was sent, no retry helps
+                if self.selection is not None:
+                    plan, unchanged, matched = self._select(context, resumed="index" in progress)
+                    if self.dry_run_only:
+                        return self._dry_run(plan, unchanged, matched)
+                    results = [_outcome(str(i.id), incident=i, skipped=True) for i in unchanged]
+                    already: dict[str, Incident] = {}  # the listing was the current state
                 else:
-                    results.append(_outcome(incident_id, incident=incident))
-                token = None
-                index += 1
-        except TaskDeferred:  # keep this stretch's outcomes: the task resumes after them
-            ti.xcom_push(key=f"{_SEGMENT_KEY}{segment}", value=results)
-            raise
+                    plan = self._plan()
+                    if self.dry_run_only:
+                        return self._dry_run(plan, [], self.hook.get_incidents([i for i, _ in plan]))
+                    already = self._already_applied(context, plan[index:])
+            try:
+                while index < len(plan):
+                    incident_id, update = plan[index]
+                    resume = {**progress, "index": index, "segment": segment + 1}
+                    if incident_id in already:
+                        results.append(_outcome(incident_id, incident=already[incident_id], skipped=True))
+                        index += 1
+                        continue
+                    try:
+                        incident = self._apply(incident_id, update, token=token, progress=resume)
+                    except SodaCloudError as err:
+                        self.log.error("Incident %r was not updated: %s", incident_id, err)
+                        results.append(_outcome(incident_id, error=err))
+                    else:
+                        results.append(_outcome(incident_id, incident=incident))
+                    token = None
+                    index += 1
+            except TaskDeferred:  # keep this stretch's outcomes: the task resumes after them
+                ti.xcom_push(key=f"{_SEGMENT_KEY}{segment}", value=results)
+                raise
         finally:
             self.hook.close()
         earlier_results = [

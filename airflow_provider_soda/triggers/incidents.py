@@ -6,14 +6,13 @@
 - :class:`SodaCloudIncidentEventTrigger` drives event-driven scheduling (Airflow 3
   ``AssetWatcher``): it fires once for each incident of a selection that appears or changes status.
 
-Both subscribe to the event loop's :class:`~airflow_provider_soda.watching.IncidentPoller` of
+Both subscribe to the event loop's :class:`~airflow_provider_soda.triggers.poller.IncidentPoller` of
 their connection, so many waiting triggers cost one request per poll interval, and none blocks
 the event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
@@ -22,7 +21,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_soda.exceptions import SodaCloudError
 from airflow_provider_soda.models import Incident
-from airflow_provider_soda.watching import IncidentPoller, IncidentWatch
+from airflow_provider_soda.watching import IncidentWatch
 
 try:  # Airflow 3: triggers that may schedule DAGs through an AssetWatcher
     from airflow.triggers.base import BaseEventTrigger
@@ -71,6 +70,10 @@ class SodaCloudIncidentTrigger(BaseTrigger):
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        import asyncio
+
+        from airflow_provider_soda.triggers.poller import IncidentPoller
+
         watch = IncidentWatch.from_json(self.watch)
         poller = IncidentPoller.for_connection(self.soda_cloud_conn_id)
         async with poller.subscribe(watch, self.poll_interval) as answers:
@@ -152,6 +155,8 @@ class SodaCloudIncidentEventTrigger(BaseEventTrigger):
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_soda.triggers.poller import IncidentPoller
+
         poller = IncidentPoller.for_connection(self.soda_cloud_conn_id)
         seen: dict[str, str | None] | None = None
         async with poller.subscribe(self.watch, self.poll_interval) as answers:
