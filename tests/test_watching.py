@@ -4,6 +4,7 @@ errors, deadlines, and the event trigger's once-per-change events."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -112,8 +113,11 @@ def test_triggers_survive_serialisation() -> None:
     assert SodaCloudIncidentTrigger(**kwargs).serialize() == (path, kwargs)
     event = SodaCloudIncidentEventTrigger(selection={"dataset_id": "ds-orders", "severity": "critical"})
     path, kwargs = event.serialize()
-    assert kwargs["selection"] == {"dataset_id": ["ds-orders"], "severity": ["critical"]}
+    assert json.loads(kwargs["selection"]) == {"dataset_id": ["ds-orders"], "severity": ["critical"]}
     assert SodaCloudIncidentEventTrigger(**kwargs).serialize() == (path, kwargs)
+    # Airflow 3.2 hands a watcher's dict kwargs back in their serialisation envelope
+    enveloped = {"__type": "dict", "__var": {"dataset_id": ["ds-orders"], "severity": ["critical"]}}
+    assert SodaCloudIncidentEventTrigger(selection=enveloped).serialize() == (path, kwargs)
 
 
 def test_an_event_trigger_refuses_a_bad_selection_at_parse_time() -> None:
@@ -123,6 +127,21 @@ def test_an_event_trigger_refuses_a_bad_selection_at_parse_time() -> None:
         SodaCloudIncidentEventTrigger(selection={"severity": "urgent"})
     with pytest.raises(SodaCloudValidationError, match="has no filter"):
         SodaCloudIncidentEventTrigger(selection={})
+
+
+def test_an_unreadable_stored_selection_does_not_take_the_triggerer_down(
+    soda_cloud_emulator: SodaCloudEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In the triggerer an exception in __init__ kills the trigger runner: it is reported in run()."""
+    trigger = SodaCloudIncidentEventTrigger(selection='{"severity": ["urgent"]}')
+
+    async def events() -> list[Any]:
+        return [event async for event in trigger.run()]
+
+    assert asyncio.run(events()) == []
+    logged = capsys.readouterr()
+    assert "stored selection is not valid" in logged.out + logged.err
+    assert soda_cloud_emulator.requests == []
 
 
 def test_event_trigger_fires_once_per_appearance_and_status_change(

@@ -13,13 +13,14 @@ the event loop.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_soda.exceptions import SodaCloudError
+from airflow_provider_soda.exceptions import SodaCloudError, SodaCloudValidationError
 from airflow_provider_soda.models import Incident
 from airflow_provider_soda.watching import IncidentWatch
 
@@ -136,20 +137,32 @@ class SodaCloudIncidentEventTrigger(BaseEventTrigger):
     def __init__(
         self,
         *,
-        selection: dict[str, Any],
+        selection: dict[str, Any] | str,
         soda_cloud_conn_id: str = "soda_cloud_default",
         poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
-        # Validated now, so that a typo fails when the DAG file is parsed, not in the triggerer.
-        self.watch = IncidentWatch.build(selection=selection, target_status="resolved")
+        self.problem: str | None = None
+        try:
+            # Validated now, so that a typo fails when the DAG file is parsed.
+            self.watch = IncidentWatch.build(selection=_selection_from(selection), target_status="resolved")
+        except (SodaCloudValidationError, ValueError) as err:
+            if not isinstance(selection, str):
+                raise
+            # Rebuilt from stored kwargs in the triggerer, where an exception here would take the
+            # whole trigger runner down: run() reports it instead.
+            self.watch, self.problem = IncidentWatch(), f"{type(err).__name__}: {err}"
         self.selection = self.watch.selection.to_json() if self.watch.selection else {}
+        if self.problem is not None and isinstance(selection, str):
+            self.selection = {"unreadable": selection}
         self.soda_cloud_conn_id = soda_cloud_conn_id
         self.poll_interval = poll_interval
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
+        # The selection travels as JSON text: Airflow 3.2 hands an asset watcher's dict kwargs back
+        # to the triggerer still in its serialisation envelope ({"__type": ..., "__var": ...}).
         return f"{type(self).__module__}.{type(self).__qualname__}", {
-            "selection": self.selection,
+            "selection": json.dumps(self.selection, sort_keys=True),
             "soda_cloud_conn_id": self.soda_cloud_conn_id,
             "poll_interval": self.poll_interval,
         }
@@ -157,6 +170,11 @@ class SodaCloudIncidentEventTrigger(BaseEventTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_soda.triggers.poller import IncidentPoller
 
+        if self.problem is not None:
+            self.log.error(
+                "This watcher's stored selection is not valid, so it watches nothing: %s", self.problem
+            )
+            return
         poller = IncidentPoller.for_connection(self.soda_cloud_conn_id)
         seen: dict[str, str | None] | None = None
         async with poller.subscribe(self.watch, self.poll_interval) as answers:
@@ -172,6 +190,14 @@ class SodaCloudIncidentEventTrigger(BaseEventTrigger):
                         self.log.info("Incident %s %s: firing.", payload["id"], payload["change"])
                         yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
                 seen = {str(i.id): i.status_value for i in incidents}
+
+
+def _selection_from(selection: dict[str, Any] | str) -> dict[str, Any]:
+    """Return the selection a DAG gave (a dict) or that :meth:`~SodaCloudIncidentEventTrigger.serialize` stored."""
+    value = json.loads(selection) if isinstance(selection, str) else selection
+    if isinstance(value, dict) and set(value) == {"__type", "__var"}:  # a serialisation envelope
+        value = value["__var"]
+    return value  # type: ignore[no-any-return]
 
 
 def changes(seen: dict[str, str | None], incidents: list[Incident]) -> list[dict[str, Any]]:
