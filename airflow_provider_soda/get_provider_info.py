@@ -1,8 +1,8 @@
 """Provider metadata read by Airflow's providers manager (entry point ``apache_airflow_provider``).
 
-The connection form is declarative (``conn-fields`` / ``ui-field-behaviour``) so the UI can draw
-it without importing the hook. Every Airflow release this provider supports (3.2+) draws forms from
-these keys, so the hook carries no legacy ``get_connection_form_widgets`` / ``get_ui_field_behaviour``.
+The connection form is declarative (``conn-fields`` / ``ui-field-behaviour``, from
+:mod:`airflow_provider_soda.hooks.form`) so that Airflow 3.2+ draws it without importing the hook;
+older UIs call the hook's methods, which that module builds from the same description.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_soda import __version__
-from airflow_provider_soda.endpoints import DEFAULT_REGION, REGIONS
+from airflow_provider_soda.hooks.form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 
 _INTEGRATION = "Soda Cloud"
 
@@ -105,78 +105,8 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "soda_cloud",
                 "hook-class-name": "airflow_provider_soda.hooks.soda_cloud.SodaCloudHook",
                 "hook-name": "Soda Cloud",
-                "conn-fields": {
-                    "region": {
-                        "label": "Region",
-                        "description": "The Soda Cloud you log in to; API keys work only in their own "
-                        "region. Ignored when a custom base URL is set.",
-                        "schema": {
-                            "type": ["string", "null"],
-                            # null: the field left empty (the default region applies), which the
-                            # type admits, so the enum must too.
-                            "enum": [*REGIONS, None],
-                            "default": DEFAULT_REGION,
-                            # The dropdown shows "US (cloud.us.soda.io)"; the stored value stays "us".
-                            "values_display": {
-                                name: f"{name.upper()} ({url.removeprefix('https://')})"
-                                for name, url in REGIONS.items()
-                            },
-                        },
-                    },
-                    "token": {
-                        "label": "Cookie token (instead of an API key)",
-                        "description": "A pre-authenticated Soda Cloud token, sent as cookie 'token'. "
-                        "Only used when no API key is set.",
-                        "schema": {"type": ["string", "null"], "format": "password"},
-                    },
-                    "verify": {
-                        "label": "CA bundle (optional)",
-                        "description": "Path, on the workers, of a CA bundle file for a corporate TLS "
-                        "proxy in front of Soda Cloud. TLS verification cannot be turned off.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "timeout": {
-                        "label": "Request timeout (seconds)",
-                        "schema": {"type": ["number", "null"], "minimum": 1, "default": 30},
-                    },
-                    "update_incident_requests": {
-                        "label": "Incident updates per window",
-                        "description": "How many incident updates Soda Cloud allows per window. Leave empty "
-                        "for the documented limit (10).",
-                        "schema": {"type": ["integer", "null"], "minimum": 1},
-                    },
-                    "update_incident_period": {
-                        "label": "Window length (seconds)",
-                        "description": "Length of that window. Leave empty for the documented 60 s.",
-                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
-                    },
-                    "rate_limit_group": {
-                        "label": "Rate limit group (optional)",
-                        "description": "Connections naming the same group share one rate-limit queue. "
-                        "Set it on every connection of one Soda organisation if Soda counts its limits "
-                        "per organisation rather than per API key.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "rate_limits": {
-                        "label": "Other rate limit overrides (advanced)",
-                        "description": 'Any endpoint, e.g. {"test_login": {"requests": 10, "period": 10}}. '
-                        "Leave empty for Soda Cloud's documented limits.",
-                        "schema": {"type": ["object", "null"]},
-                    },
-                },
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "extra"],
-                    "relabeling": {
-                        "login": "API key ID",
-                        "password": "API key secret",
-                        "host": "Custom base URL (optional)",
-                    },
-                    "placeholders": {
-                        "login": "API key ID from Soda Cloud: Profile -> API Keys",
-                        "password": "API key secret",
-                        "host": "https://cloud.soda.io (leave empty to use the region)",
-                    },
-                },
+                "conn-fields": CONN_FIELDS,
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
             }
         ],
     }

@@ -1,5 +1,7 @@
-"""The event-driven example in a real Airflow: scheduler, DAG processor, triggerer and API server
-(``airflow standalone``) watch the emulator; incident changes must become DAG runs, once each."""
+"""The examples whose triggers must run in a real triggerer, in a real Airflow (``airflow
+standalone``: scheduler, DAG processor, triggerer, API server) against the emulator: incident
+changes must become DAG runs, once each, and a deferred sensor must resume when its incident is
+resolved."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from airflow_provider_soda.testing import SodaCloudEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 DAG_ID = "example_soda_incident_events"
+SENSOR_DAG_ID = "example_soda_wait_for_resolution"
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float, log: Path | None = None) -> Any:
@@ -39,10 +42,11 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float, log: Path | No
 
 @pytest.fixture
 def airflow_services(tmp_path: Path, soda_cloud_emulator: SodaCloudEmulator) -> Iterator[Path]:
-    """``airflow standalone`` on a fresh SQLite DB, with only the event-driven example DAG."""
+    """``airflow standalone`` on a fresh SQLite DB, with the two example DAGs that need a triggerer."""
     home, dags, port = tmp_path / "home", tmp_path / "dags", _free_port()
     dags.mkdir(parents=True)
-    shutil.copy(ROOT / "example_dags" / f"{DAG_ID}.py", dags)
+    for dag_id in (DAG_ID, SENSOR_DAG_ID):
+        shutil.copy(ROOT / "example_dags" / f"{dag_id}.py", dags)
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -62,6 +66,7 @@ def airflow_services(tmp_path: Path, soda_cloud_emulator: SodaCloudEmulator) -> 
         [sys.executable, "-m", "airflow", "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
+    (tmp_path / "env.json").write_text(json.dumps(env))
     try:
         yield home / "airflow.db"
     finally:
@@ -83,17 +88,17 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def runs(db: Path) -> list[tuple[str, str, list[str] | None]]:
-    """(run id, state, the task's return value) of the example's runs, from the metadata DB."""
+def runs(db: Path, dag_id: str = DAG_ID, task_id: str = "react") -> list[tuple[str, str, Any]]:
+    """(run id, state, the task's return value) of a DAG's runs, from the metadata DB."""
     if not db.exists():
         return []
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
             rows = conn.execute(
                 "SELECT r.run_id, r.state, x.value FROM dag_run r LEFT JOIN xcom x ON x.dag_id = r.dag_id "
-                "AND x.run_id = r.run_id AND x.task_id = 'react' AND x.key = 'return_value' "
+                "AND x.run_id = r.run_id AND x.task_id = ? AND x.key = 'return_value' "
                 "WHERE r.dag_id = ? ORDER BY r.id",
-                (DAG_ID,),
+                (task_id, dag_id),
             ).fetchall()
     except sqlite3.OperationalError:  # tables not there yet, or the DB is busy
         return []
@@ -139,3 +144,52 @@ def test_incident_changes_schedule_the_dag_once_each(
     wait_for("two more polls", lambda: watcher_polls(soda_cloud_emulator) >= polls + 2, 60, log)
     assert len(runs(airflow_services)) == 2
     assert soda_cloud_emulator.requests_to("update_incident") == []
+
+
+def task_state(db: Path, dag_id: str, task_id: str) -> str | None:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            row = conn.execute(
+                "SELECT state FROM task_instance WHERE dag_id = ? AND task_id = ?", (dag_id, task_id)
+            ).fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return row[0] if row else None
+
+
+def test_a_deferred_sensor_resumes_in_the_triggerer(
+    airflow_services: Path, soda_cloud_emulator: SodaCloudEmulator
+) -> None:
+    log = airflow_services.parents[1] / "standalone.log"
+    env = json.loads((airflow_services.parents[1] / "env.json").read_text())
+    wait_for("the DAG to be parsed", lambda: _trigger(env), 240, log)
+    wait_for(
+        "the sensor to defer",
+        lambda: task_state(airflow_services, SENSOR_DAG_ID, "wait_for_resolution") == "deferred",
+        120,
+        log,
+    )
+    polls = len(soda_cloud_emulator.requests_to("list_incidents"))
+    wait_for(
+        "the trigger to poll", lambda: len(soda_cloud_emulator.requests_to("list_incidents")) > polls, 60, log
+    )
+    soda_cloud_emulator._update("7d3f9a52-41c6-4b8e-9a0d-2c5e6f1b8a01", {"status": "resolved"})
+    done = wait_for(
+        "the run to finish",
+        lambda: [
+            r for r in runs(airflow_services, SENSOR_DAG_ID, "rebuild_orders_mart") if r[1] == "success"
+        ],
+        120,
+        log,
+    )
+    assert done[0][2] == "rebuilt after incident #1 was resolved"
+
+
+def _trigger(env: dict[str, str]) -> bool:
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "dags", "trigger", SENSOR_DAG_ID],
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    return result.returncode == 0

@@ -80,6 +80,20 @@ class SodaCloudHook(BaseHook):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(soda_cloud_conn_id={self.soda_cloud_conn_id!r})"
 
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the connection form, for UIs that do not read ``conn-fields`` (before 3.2)."""
+        from airflow_provider_soda.hooks.form import connection_form_widgets
+
+        return connection_form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hidden and relabelled standard fields, for UIs that do not read ``ui-field-behaviour``."""
+        from airflow_provider_soda.hooks.form import ui_field_behaviour
+
+        return ui_field_behaviour()
+
     @cached_property
     def settings(self) -> SodaCloudSettings:
         """Validated settings from the connection, with its secrets registered for log masking."""
@@ -90,6 +104,19 @@ class SodaCloudHook(BaseHook):
             if secret:
                 mask_secret(secret)
         return settings
+
+    async def aload_settings(self) -> SodaCloudSettings:
+        """Read the connection from the event loop, for triggers that then call the hook in a thread.
+
+        In the triggerer, a synchronous connection lookup from a worker thread shares the trigger
+        runner's channel to its supervisor with the event loop, and on Airflow 3.2 that breaks
+        the channel (and the trigger runner with it). Airflow's async lookup masks the
+        connection's secrets itself.
+        """
+        if "settings" not in self.__dict__:
+            conn = await self.aget_connection(self.soda_cloud_conn_id)
+            self.__dict__["settings"] = SodaCloudSettings.from_connection(conn)
+        return self.settings
 
     @property
     def base_url(self) -> str:

@@ -24,6 +24,7 @@ queue and the expected wait.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -119,9 +120,19 @@ class SodaCloudIncidentNotifier(BaseNotifier):
         The request, its pacing and retries are the blocking hook's, run in a worker thread: one
         code path for both, with the same auth, limits and errors.
         """
-        await asyncio.to_thread(self.notify, context)
+        hook = self._hook(context)
+        with contextlib.suppress(Exception):  # a missing connection is reported by the update itself
+            await hook.aload_settings()  # in the loop: see SodaCloudHook.aload_settings
+        await asyncio.to_thread(self._notify, context, hook)
+
+    def _hook(self, context: Context) -> SodaCloudHook:
+        budget = notifier_budget(dag_level=_is_dag_level(context)).updated(self.hook_params)
+        return SodaCloudHook(soda_cloud_conn_id=self.soda_cloud_conn_id, retry_limits=budget)
 
     def notify(self, context: Context) -> None:
+        self._notify(context, self._hook(context))
+
+    def _notify(self, context: Context, hook: SodaCloudHook) -> None:
         failed = _is_failure(context)
         fields = {name: getattr(self, name) for name in UPDATE_FIELDS}
         fields["status"] = self.status or ("investigating" if failed else "resolved")
@@ -129,8 +140,7 @@ class SodaCloudIncidentNotifier(BaseNotifier):
             fields["description"] = _failure_text(context, include_error=self.include_error)
         if not failed and fields["resolution_notes"] is None and fields["status"] == "resolved":
             fields["resolution_notes"] = _success_text(context)
-        budget = notifier_budget(dag_level=_is_dag_level(context)).updated(self.hook_params)
-        hook = SodaCloudHook(soda_cloud_conn_id=self.soda_cloud_conn_id, retry_limits=budget)
+        budget = hook.retry_limits
         try:
             hook.update_incident(self.incident_id, **fields)
         except SodaCloudError as err:

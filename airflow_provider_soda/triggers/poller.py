@@ -86,9 +86,9 @@ class IncidentPoller:
             subscribers = list(self._subscribers.values())
             answer: Snapshot | SodaCloudError
             try:
-                answer = await asyncio.to_thread(
-                    read_snapshot, self._get_hook(), [s.watch for s in subscribers]
-                )
+                hook = self._get_hook()
+                await hook.aload_settings()  # in the loop: see SodaCloudHook.aload_settings
+                answer = await asyncio.to_thread(read_snapshot, hook, [s.watch for s in subscribers])
             except SodaCloudError as err:
                 answer = err
             except Exception as err:  # a missing connection, say: every waiter must hear of it
