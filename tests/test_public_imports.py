@@ -49,3 +49,18 @@ def test_no_internal_airflow_imports(path: Path) -> None:
     assert internal == [], (
         f"{path.name} imports internal Airflow modules {internal}; use airflow.sdk or airflow.providers.common.compat"
     )
+
+
+#: What the provider may import from Airflow: the compat layer (what moved between 2.11 and 3.x
+#: resolves there) and the trigger base classes, which live at the same path on every release.
+ALLOWED = ("airflow.providers.common.compat", "airflow.triggers.base")
+
+
+@pytest.mark.parametrize("path", MODULES, ids=[str(p.relative_to(PACKAGE)) for p in MODULES])
+def test_airflow_is_imported_through_the_compat_layer(path: Path) -> None:
+    direct = [
+        m
+        for m in imported_modules(path)
+        if (m == "airflow" or m.startswith("airflow.")) and not m.startswith(ALLOWED)
+    ]
+    assert direct == [], f"{path.name} imports {direct}; import them from airflow.providers.common.compat.sdk"

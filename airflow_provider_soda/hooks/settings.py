@@ -18,7 +18,7 @@ from airflow_provider_soda.endpoints import DEFAULT_REGION, ENDPOINTS, REGIONS, 
 from airflow_provider_soda.exceptions import SodaCloudConfigError
 
 if TYPE_CHECKING:
-    from airflow.sdk import Connection
+    from airflow.providers.common.compat.sdk import Connection
 
 CONN_TYPE = "soda_cloud"
 DEFAULT_TIMEOUT = 30.0

@@ -10,7 +10,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
-from airflow.sdk import BaseHook
+from airflow.providers.common.compat.sdk import BaseHook
 from pydantic import BaseModel
 
 from airflow_provider_soda import __version__

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow.sdk import BaseOperatorLink
+from airflow.providers.common.compat.sdk import BaseOperatorLink
 
 if TYPE_CHECKING:
-    from airflow.providers.common.compat.sdk import TaskInstanceKey
-    from airflow.sdk import BaseOperator
+    from airflow.providers.common.compat.sdk import BaseOperator, TaskInstanceKey
 
 #: XCom key under which operators store the incident's ``cloudUrl`` for the link.
 INCIDENT_URL_XCOM_KEY = "soda_cloud_incident_url"

@@ -29,7 +29,7 @@ import copy
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseNotifier
+from airflow.providers.common.compat.sdk import BaseNotifier
 
 from airflow_provider_soda.exceptions import SodaCloudError, SodaCloudQueueTimeoutError
 from airflow_provider_soda.hooks.retry import RetryLimits
@@ -39,7 +39,7 @@ from airflow_provider_soda.operators.incidents import UpdateIncidentOperator
 
 if TYPE_CHECKING:
     import jinja2
-    from airflow.sdk import DAG, Context
+    from airflow.providers.common.compat.sdk import DAG, Context
 
 _FAILED_STATES = {"failed", "up_for_retry", "upstream_failed"}
 _MAX_ERROR_TEXT = 300
@@ -171,7 +171,7 @@ send_soda_cloud_incident_notification = SodaCloudIncidentNotifier
 
 def notifier_budget(*, dag_level: bool) -> RetryLimits:
     """How long a notifier may wait for Soda Cloud, by where it runs (see the module docstring)."""
-    from airflow.sdk import conf
+    from airflow.providers.common.compat.sdk import conf
 
     if dag_level:
         processor_timeout = conf.getfloat("dag_processor", "dag_file_processor_timeout", fallback=50.0)

@@ -7,8 +7,7 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
-from airflow.providers.common.compat.sdk import AirflowFailException
-from airflow.sdk import BaseOperator
+from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator
 
 from airflow_provider_soda.exceptions import SodaCloudError
 from airflow_provider_soda.hooks.retry import RetryLimits

@@ -12,7 +12,7 @@ from airflow_provider_soda.models import Incident, IncidentSeverity
 from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
 #: XCom key of the open incidents a gate found (also its return value).
 OPEN_INCIDENTS_XCOM_KEY = "open_incidents"

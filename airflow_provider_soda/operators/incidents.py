@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferred
-from airflow.sdk import conf
+from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferred, conf
 
 from airflow_provider_soda.exceptions import (
     SodaCloudBulkUpdateError,
@@ -27,7 +26,7 @@ from airflow_provider_soda.models import UPDATE_FIELDS, Incident, IncidentUpdate
 from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_soda.pacing import Ticket
     from airflow_provider_soda.selection import IncidentSelection

@@ -189,7 +189,7 @@ _stores_lock = threading.Lock()
 
 
 def _config(option: str, default: str) -> str:
-    from airflow.sdk import conf
+    from airflow.providers.common.compat.sdk import conf
 
     value = conf.get(CONFIG_SECTION, option, fallback=default)
     return str(value).strip() if value not in (None, "") else default

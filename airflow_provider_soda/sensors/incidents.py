@@ -11,14 +11,14 @@ from airflow.providers.common.compat.sdk import (
     AirflowSensorTimeout,
     BaseSensorOperator,
     PokeReturnValue,
+    conf,
 )
-from airflow.sdk import conf
 
 from airflow_provider_soda.exceptions import SodaCloudError
 from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_soda.watching import IncidentWatch
 
