@@ -172,7 +172,12 @@ def bulk(
     snapshot = emulator_state(emulator)
     updates = [r for r in snapshot["requests"] if r["endpoint"] == "update_incident"]
     rejected = sum(1 for r in updates if r["status"] == 429)
-    resolved = sum(1 for i in snapshot["incidents"].values() if i["status"] == "resolved")
+    # Only the run's own incidents (inc-0001 ...): the emulator also seeds some already resolved.
+    resolved = sum(
+        1
+        for i, body in snapshot["incidents"].items()
+        if i.startswith("inc-0") and body["status"] == "resolved"
+    )
     step(
         f"{BULK_DAG_ID} finished {state} in {wall:.0f} s: {resolved} of {BULK_INCIDENTS} resolved, "
         f"{len(updates)} update requests, {rejected} x 429, deferrals: {deferrals}, largest "
