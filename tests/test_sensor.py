@@ -113,6 +113,16 @@ def test_timeout_with_soft_fail_skips(
     assert soda_cloud_emulator.incident(DEMO_INCIDENT_ID)["status"] == "reported"
 
 
+@pytest.mark.parametrize("mode", ["poke", "deferred"])
+def test_soft_fail_skips_a_missing_incident_too(
+    dag_test: Any, soda_cloud_emulator: SodaCloudEmulator, mode: str
+) -> None:
+    dag_run = dag_test(f"soda_test_sensor_timeout_{mode}", conf={"incident_id": "no-such-incident"})
+
+    assert task_instances(dag_run)["wait"].state == "skipped"
+    assert len(soda_cloud_emulator.requests_to("list_incidents")) == 1
+
+
 def test_selection_waits_for_every_matching_incident(
     dag_test: Any, soda_cloud_emulator: SodaCloudEmulator, resolve_later: Callable[..., None]
 ) -> None:

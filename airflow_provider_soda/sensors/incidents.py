@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import (
     AirflowFailException,
     AirflowSensorTimeout,
+    AirflowSkipException,
     BaseSensorOperator,
     PokeReturnValue,
     conf,
@@ -115,7 +116,12 @@ class SodaCloudIncidentSensor(SodaCloudBaseOperator, BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        first = self.poke(context)  # no deferral (and no wait) when it is already over
+        try:
+            first = self.poke(context)  # no deferral (and no wait) when it is already over
+        except AirflowFailException as err:
+            if self.soft_fail:  # as BaseSensorOperator.execute does in poke mode
+                raise AirflowSkipException(f"Skipping due to soft_fail: {err}") from err
+            raise
         if first.is_done:
             return first.xcom_value
         from airflow_provider_soda.triggers.incidents import SodaCloudIncidentTrigger

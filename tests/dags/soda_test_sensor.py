@@ -31,10 +31,11 @@ for deferrable in (False, True):
         dag_id=f"soda_test_sensor_timeout_{'deferred' if deferrable else 'poke'}",
         schedule=None,
         start_date=datetime(2026, 1, 1),
+        params={"incident_id": DEMO},
     ):
         SodaCloudIncidentSensor(
             task_id="wait",
-            incident_id=DEMO,
+            incident_id="{{ params.incident_id }}",
             deferrable=deferrable,
             poke_interval=0.3,
             timeout=1.5,
