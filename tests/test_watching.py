@@ -177,3 +177,18 @@ def test_event_trigger_fires_once_per_appearance_and_status_change(
         ("new-orders-incident", "appeared", None, "reported"),
     ]
     assert events[0]["cloud_url"].endswith("/incidents/inc-orders-dup")
+
+
+def test_settings_load_in_the_loop_also_where_airflow_has_no_async_lookup(
+    soda_cloud_emulator: SodaCloudEmulator,
+) -> None:
+    """Airflow 2's BaseHook has no aget_connection: the lookup then runs in a thread (no supervisor channel)."""
+    from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
+
+    class Airflow2Hook(SodaCloudHook):
+        aget_connection = None  # as on Airflow 2.11
+
+    for hook in (SodaCloudHook(), Airflow2Hook()):
+        settings = asyncio.run(hook.aload_settings())
+        assert settings.base_url == soda_cloud_emulator.url
+        assert hook.settings is settings  # loaded once, then the blocking hook uses it

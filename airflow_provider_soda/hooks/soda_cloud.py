@@ -114,7 +114,13 @@ class SodaCloudHook(BaseHook):
         connection's secrets itself.
         """
         if "settings" not in self.__dict__:
-            conn = await self.aget_connection(self.soda_cloud_conn_id)
+            aget_connection = getattr(self, "aget_connection", None)
+            if aget_connection is not None:
+                conn = await aget_connection(self.soda_cloud_conn_id)
+            else:  # Airflow 2: connections come from the metadata DB, no supervisor channel to share
+                import asyncio
+
+                conn = await asyncio.to_thread(self.get_connection, self.soda_cloud_conn_id)
             self.__dict__["settings"] = SodaCloudSettings.from_connection(conn)
         return self.settings
 
