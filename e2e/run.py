@@ -12,6 +12,7 @@ processes it started (with their children) are stopped, even on failure.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -68,8 +69,6 @@ def start(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Pope
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
     for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
         try:
             os.killpg(process.pid, sig)
@@ -77,9 +76,11 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             return
         try:
             process.wait(timeout=wait)
-            return
+            break
         except subprocess.TimeoutExpired:
             continue
+    with contextlib.suppress(ProcessLookupError):  # children (a scheduler...) may outlive their parent
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def wait_for(what: str, check: Any, timeout: float) -> Any:

@@ -5,6 +5,7 @@ resolved."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -77,6 +78,8 @@ def airflow_services(tmp_path: Path, soda_cloud_emulator: SodaCloudEmulator) -> 
                 break
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 continue
+        with contextlib.suppress(ProcessLookupError):  # a scheduler may outlive standalone's exit
+            os.killpg(process.pid, signal.SIGKILL)
         log.close()
 
 
