@@ -29,6 +29,7 @@ import copy
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import jinja2
 from airflow.providers.common.compat.sdk import BaseNotifier
 
 from airflow_provider_soda.exceptions import SodaCloudError, SodaCloudQueueTimeoutError
@@ -38,7 +39,6 @@ from airflow_provider_soda.models import UPDATE_FIELDS
 from airflow_provider_soda.operators.incidents import UpdateIncidentOperator
 
 if TYPE_CHECKING:
-    import jinja2
     from airflow.providers.common.compat.sdk import DAG, Context
 
 _FAILED_STATES = {"failed", "up_for_retry", "upstream_failed"}
@@ -86,9 +86,12 @@ class SodaCloudIncidentNotifier(BaseNotifier):
         hook_params: dict[str, Any] | None = None,
         context: Context | None = None,
     ) -> None:
-        # context: given when Airflow builds the notifier to await it (a deadline alert's
-        # AsyncCallback in the triggerer), as BaseNotifier takes it.
-        super().__init__(context=context)
+        if context is None:
+            super().__init__()
+        else:
+            # Given only where Airflow builds the notifier to await it (3.1+: a deadline alert's
+            # AsyncCallback in the triggerer); older BaseNotifiers take no context at all.
+            super().__init__(context=context)  # type: ignore[call-arg,unused-ignore]
         self.hook_params = hook_params or {}
         RetryLimits().updated(self.hook_params)  # an unknown key fails at parse time
         self.describe_failure = describe_failure
@@ -105,7 +108,24 @@ class SodaCloudIncidentNotifier(BaseNotifier):
         # BaseNotifier renders template fields in place, for good, and the DAG processor runs every
         # queued DAG-level callback of a file against one parsed DAG, so one notifier object:
         # rendering self would send the first run's incident id for every later run. Render a copy.
-        super(SodaCloudIncidentNotifier, copy.copy(self)).__call__(*args)
+        try:
+            super(SodaCloudIncidentNotifier, copy.copy(self)).__call__(*args)
+        except jinja2.UndefinedError as err:
+            context = args[0] if len(args) == 1 and isinstance(args[0], dict) else None
+            if context is None or not _lacks_run_context(context):
+                raise
+            # Airflow 3.0 gives DAG-level callbacks only dag, run_id and reason (3.1 restored the full
+            # context): a template that reads the run cannot render, and guessing could move the
+            # wrong incident. Say so, with the fix, instead of a template traceback.
+            self.log.error(
+                "Could not update a Soda Cloud incident from the DAG-level %s callback of %s: %s. This "
+                "Airflow gives DAG-level callbacks no run context (no params, dag_run or conf), so the "
+                "notifier's templates cannot read them. Give a literal incident_id, attach the notifier "
+                "to the tasks instead (on_failure_callback in default_args), or use Airflow 3.1+.",
+                context.get("reason") or "",
+                _where(context),
+                err,
+            )
 
     def get_template_env(self, dag: DAG | None = None) -> jinja2.Environment:
         # Under dag.test() DAG-level callbacks receive the scheduler's SerializedDAG, which has no
@@ -180,6 +200,11 @@ def notifier_budget(*, dag_level: bool) -> RetryLimits:
         return RetryLimits(max_queue_wait=seconds, max_wait=seconds, max_transient_retries=1, backoff_cap=1.0)
     seconds = conf.getfloat("soda_cloud", "notifier_timeout", fallback=DEFAULT_NOTIFIER_TIMEOUT)
     return RetryLimits(max_queue_wait=seconds, max_wait=seconds)
+
+
+def _lacks_run_context(context: Any) -> bool:
+    """Tell whether a DAG-level callback got no run (Airflow 3.0 passes only dag, run_id, reason)."""
+    return context.get("reason") is not None and context.get("dag_run") is None and "params" not in context
 
 
 def _is_dag_level(context: Any) -> bool:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator
@@ -12,7 +13,7 @@ from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperat
 from airflow_provider_soda.exceptions import SodaCloudError
 from airflow_provider_soda.hooks.retry import RetryLimits
 from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
-from airflow_provider_soda.retry_policy import default_retry_policy
+from airflow_provider_soda.retry_policy import RETRY_POLICIES_SUPPORTED, default_retry_policy
 
 #: One stateless policy object serves every operator (None on Airflow < 3.3).
 DEFAULT_RETRY_POLICY = default_retry_policy()
@@ -42,6 +43,9 @@ class SodaCloudBaseOperator(BaseOperator):
         # retry_policy is in this signature, with the policy as its default, so that Airflow's own
         # machinery applies it: default_args override it, partial() (mapping) picks it up, and an
         # explicit None switches it off. Airflow < 3.3 has no retry_policy, so none is passed there.
+        if retry_policy is not None and not RETRY_POLICIES_SUPPORTED:
+            _warn_no_retry_policies()
+            retry_policy = None
         if retry_policy is not None or DEFAULT_RETRY_POLICY is not None:
             kwargs["retry_policy"] = retry_policy
         super().__init__(**kwargs)
@@ -56,6 +60,15 @@ class SodaCloudBaseOperator(BaseOperator):
     @cached_property
     def hook(self) -> SodaCloudHook:
         return SodaCloudHook(soda_cloud_conn_id=self.soda_cloud_conn_id, retry_limits=self.retry_limits())
+
+
+@cache
+def _warn_no_retry_policies() -> None:
+    """Say once per process that a retry_policy was dropped (a DAG written for 3.3 still parses)."""
+    logging.getLogger(__name__).warning(
+        "retry_policy is ignored: task retry policies need Airflow 3.3+. Tasks of this provider retry "
+        "after their retry_delay instead (Soda Cloud's Retry-After still paces the hook's own retries)."
+    )
 
 
 @contextmanager

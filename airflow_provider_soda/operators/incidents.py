@@ -9,7 +9,7 @@ resumes exactly at its booked slot (no polling, no race with other processes).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferred, conf
@@ -134,7 +134,7 @@ class _IncidentOperatorBase(SodaCloudBaseOperator):
         )
         self.defer(
             trigger=SodaCloudRateLimitTrigger(
-                moment=datetime.now(timezone.utc) + timedelta(seconds=ticket.delay),
+                moment=datetime.now(UTC) + timedelta(seconds=ticket.delay),
                 progress={**progress, "deferrals": deferrals, "token": ticket.token},
             ),
             method_name="execute_complete",

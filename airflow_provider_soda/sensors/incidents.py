@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
@@ -131,7 +131,7 @@ class SodaCloudIncidentSensor(SodaCloudBaseOperator, BaseSensorOperator):
                 watch=self._watch().to_json(),
                 soda_cloud_conn_id=self.soda_cloud_conn_id,
                 poll_interval=float(self.poke_interval),
-                deadline=datetime.now(timezone.utc) + timedelta(seconds=self.timeout),
+                deadline=datetime.now(UTC) + timedelta(seconds=self.timeout),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),

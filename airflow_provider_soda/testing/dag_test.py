@@ -27,10 +27,22 @@ def configure_airflow_home(home: Path, dags_folder: Path) -> None:
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": _sqlite_executor(),
             "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
         }
     )
+
+
+def installed_airflow_major() -> int:
+    """Major version of the installed Airflow, read from its distribution without importing it."""
+    from importlib.metadata import version
+
+    return int(version("apache-airflow").split(".")[0])
+
+
+def _sqlite_executor() -> str:
+    """Return the executor Airflow accepts beside SQLite (Airflow 2 refuses LocalExecutor there)."""
+    return "LocalExecutor" if installed_airflow_major() >= 3 else "SequentialExecutor"
 
 
 def migrate_db() -> None:
@@ -44,7 +56,13 @@ def migrate_db() -> None:
 
 def run_dag(dag_id: str, *, conf: dict[str, Any] | None = None) -> DagRun:
     """Parse the DAGs folder, run ``dag_id`` once with ``dag.test()`` and return the finished DagRun."""
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_soda.version_compat import AIRFLOW_V_3_2_PLUS
+
+    # DagBag is no public API; it moved to the DAG processor in Airflow 3.2.
+    if AIRFLOW_V_3_2_PLUS:
+        from airflow.dag_processing.dagbag import DagBag
+    else:
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef,attr-defined,unused-ignore]
 
     bag = DagBag()
     if bag.import_errors:

@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
@@ -333,7 +333,7 @@ class SodaCloudEmulator:
             record.setdefault(
                 "number", max((r.get("number") or 0 for r in self._incidents.values()), default=0) + 1
             )
-            record.setdefault("createdAt", datetime.now(timezone.utc).isoformat())
+            record.setdefault("createdAt", datetime.now(UTC).isoformat())
             self._incidents[record["id"]] = record
             self._history[record["id"]] = []
 
@@ -437,7 +437,7 @@ class SodaCloudEmulator:
         if self.retry_after == "auto":
             return {"Retry-After": str(max(1, round(wait + 0.5)))}
         if self.retry_after == "http-date":
-            when = datetime.now(timezone.utc).timestamp() + wait + 1
+            when = datetime.now(UTC).timestamp() + wait + 1
             return {"Retry-After": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(when))}
         return {"Retry-After": str(self.retry_after)}
 
@@ -456,7 +456,7 @@ class SodaCloudEmulator:
                 if key in changes:
                     record[key] = changes[key]
             self._history[incident_id].append(
-                {"at": datetime.now(timezone.utc).isoformat(), "changes": changes, "status": record["status"]}
+                {"at": datetime.now(UTC).isoformat(), "changes": changes, "status": record["status"]}
             )
             return 200, self._content(record)
 

@@ -13,6 +13,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 _PRELOAD = [
@@ -71,9 +72,9 @@ def run_deferrable(operator: Any, *, on_defer: Callable[[Any], None] | None = No
     :return: what the operator returned, and the seconds a worker slot was held (time inside
         ``execute`` and the resume method).
     """
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow.providers.common.compat.sdk import TaskDeferred
 
     context: Any = {"ti": _TaskInstance()}
     call, held = operator.execute, 0.0
@@ -88,7 +89,7 @@ def run_deferrable(operator: Any, *, on_defer: Callable[[Any], None] | None = No
             if on_defer is not None:
                 on_defer(deferred)
             trigger = deferred.trigger
-            time.sleep(max(0.0, (trigger.moment - datetime.now(timezone.utc)).total_seconds()))  # type: ignore[attr-defined]
+            time.sleep(max(0.0, (trigger.moment - datetime.now(UTC)).total_seconds()))  # type: ignore[attr-defined]
             call = getattr(operator, deferred.method_name)
             kwargs = {"event": {"progress": trigger.progress}}  # type: ignore[attr-defined]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -81,7 +81,7 @@ class SodaCloudIncidentTrigger(BaseTrigger):
             while True:
                 try:
                     answer = await asyncio.wait_for(answers.get(), timeout=self._seconds_left())
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     message = f"Gave up at the sensor's timeout, waiting until {watch.describe()}."
                     yield TriggerEvent({"status": "timeout", "message": message})  # type: ignore[no-untyped-call]
                     return
@@ -105,7 +105,7 @@ class SodaCloudIncidentTrigger(BaseTrigger):
     def _seconds_left(self) -> float | None:
         if self.deadline is None:
             return None
-        return max(0.0, (self.deadline - datetime.now(timezone.utc)).total_seconds())
+        return max(0.0, (self.deadline - datetime.now(UTC)).total_seconds())
 
 
 class SodaCloudIncidentEventTrigger(BaseEventTrigger):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -32,7 +32,7 @@ class SodaCloudRateLimitTrigger(BaseTrigger):
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        delay = (self.moment - datetime.now(timezone.utc)).total_seconds()
+        delay = (self.moment - datetime.now(UTC)).total_seconds()
         if delay > 0:
             await asyncio.sleep(delay)
         yield TriggerEvent({"progress": self.progress})  # type: ignore[no-untyped-call]
