@@ -14,7 +14,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk import DAG, Asset, AssetWatcher, task
+from airflow.providers.common.compat.sdk import DAG, Asset, task
+from airflow.sdk import AssetWatcher  # Airflow 3 only: there is no asset watcher in 2.x
 
 from airflow_provider_soda.triggers.incidents import SodaCloudIncidentEventTrigger
 

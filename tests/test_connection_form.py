@@ -60,3 +60,54 @@ def test_settings_read_what_a_legacy_text_field_stores() -> None:
     assert (settings.base_url, settings.timeout) == ("https://cloud.us.soda.io", 12.5)
     limit = settings.rate_limit("update_incident")
     assert (limit.requests, limit.period) == (5, 30.0)
+
+
+def test_legacy_widgets_build_with_the_real_form_library() -> None:
+    """Where a UI reads the hook's widgets (2.11's web server; 3.0/3.1 with Flask-AppBuilder), they
+    build with the real wtforms and Flask-AppBuilder, one field per described field."""
+    import pytest
+
+    pytest.importorskip(
+        "flask_appbuilder",
+        reason="no Flask-AppBuilder here: this Airflow draws the form from provider metadata (3.2+), "
+        "or needs apache-airflow-providers-fab for any provider's form fields (3.0/3.1)",
+    )
+    from wtforms import IntegerField, PasswordField, StringField
+
+    widgets = SodaCloudHook.get_connection_form_widgets()
+    assert list(widgets) == list(CONN_FIELDS)
+    kinds = {StringField: "string", PasswordField: "password", IntegerField: "integer"}
+    for name, field in widgets.items():
+        assert kinds[field.field_class] == legacy_widget_kind(CONN_FIELDS[name]["schema"]), name
+        assert str(field.args[0]) == CONN_FIELDS[name]["label"]
+        assert field.kwargs["description"] == legacy_description(CONN_FIELDS[name])
+
+
+def test_the_ui_receives_the_soda_cloud_form() -> None:
+    """What Airflow 3's UI asks its API for to draw the form: every field, typed and labelled."""
+    import pytest
+
+    from airflow_provider_soda.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS
+
+    if not AIRFLOW_V_3_0_PLUS:
+        pytest.skip("Airflow 2's web server renders the hook's widgets itself (previous test)")
+    if not AIRFLOW_V_3_2_PLUS:
+        pytest.importorskip(
+            "flask_appbuilder",
+            reason="Airflow 3.0/3.1 show a provider's form fields only with apache-airflow-providers-fab",
+        )
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+    (meta,) = [m for m in HookMetaService.hook_meta_data() if m.connection_type == "soda_cloud"]
+    extra = meta.extra_fields or {}
+    assert set(extra) == set(CONN_FIELDS)
+    assert extra["region"]["schema"]["title"] == "Region"
+    assert "string" in extra["region"]["schema"]["type"]
+    assert "integer" in extra["update_incident_requests"]["schema"]["type"]
+    assert extra["token"]["schema"].get("format") == "password"
+    assert meta.standard_fields is not None
+    login, port = meta.standard_fields.login, meta.standard_fields.port
+    assert login is not None
+    assert login.title == "API key ID"
+    assert port is not None
+    assert port.hidden

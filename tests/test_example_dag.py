@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import task_instances, xcom_value
+from conftest import extra_link_url, task_instances, xcom_value
 
 from airflow_provider_soda.testing import DEMO_INCIDENT_ID, SodaCloudEmulator
 
@@ -63,8 +63,7 @@ def test_extra_link_points_at_the_incident(dag_test: Any, soda_cloud_emulator: S
     link = SodaCloudIncidentLink()
     assert link.name == "Soda Cloud incident"
     assert [type(x) for x in UpdateIncidentOperator.operator_extra_links] == [SodaCloudIncidentLink]
-    # Airflow 3 calls get_link() when the task finishes and stores the result for the UI.
-    stored = xcom_value(dag_run, "mark_incident_investigating", key=link.xcom_key)
+    stored = extra_link_url(dag_run, "mark_incident_investigating", link)
     assert stored == soda_cloud_emulator.incident(DEMO_INCIDENT_ID)["cloudUrl"]
     assert stored.endswith(f"/incidents/{DEMO_INCIDENT_ID}")
 
@@ -95,9 +94,7 @@ def test_many_incidents_example(dag_test: Any, soda_cloud_emulator: SodaCloudEmu
         incident = soda_cloud_emulator.incident(incident_id)
         assert incident["status"] == "resolved"
         assert dag_run.run_id in incident["resolutionNotes"]
-        link = xcom_value(
-            dag_run, "resolve_incident", key=SodaCloudIncidentLink().xcom_key, map_index=map_index
-        )
+        link = extra_link_url(dag_run, "resolve_incident", SodaCloudIncidentLink(), map_index=map_index)
         assert link == incident["cloudUrl"]
     assert soda_cloud_emulator.incident(DEMO_INCIDENT_ID)["status"] == "reported"
     assert sorted(r.incident_id for r in soda_cloud_emulator.requests_to("update_incident")) == sorted(ids)

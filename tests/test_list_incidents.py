@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -33,7 +33,7 @@ def test_every_filter_reaches_soda_and_combines_with_and(
             severity="critical",
             dataset_id="ds-inventory",
             lead_id="user-bob",
-            created_from=datetime(2026, 11, 24, tzinfo=timezone.utc),
+            created_from=datetime(2026, 11, 24, tzinfo=UTC),
             created_to=datetime(2026, 11, 26, tzinfo=timezone(timedelta(hours=2))),
         )
     )

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import DAG_TEST_PASSES_EXCEPTIONS, task_instances
+from conftest import DAG_TEST_PASSES_EXCEPTIONS, task_instances, task_logs
 
 from airflow_provider_soda.notifications.incidents import (
     SodaCloudIncidentNotifier,
     send_soda_cloud_incident_notification,
 )
 from airflow_provider_soda.testing import DEMO_INCIDENT_ID, Fault, SodaCloudEmulator
+from airflow_provider_soda.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS
 
 
 def updates(emulator: SodaCloudEmulator) -> list[dict[str, Any]]:
@@ -69,6 +70,21 @@ def test_task_level_success_resolves_with_notes(
     assert "description" not in change
 
 
+def test_dag_level_notifier_with_a_literal_incident_id(
+    dag_test: Any, soda_cloud_emulator: SodaCloudEmulator
+) -> None:
+    """Works on every release, Airflow 3.0 included (its DAG-level callbacks get no run context)."""
+    failed = dag_test("soda_test_dag_notifier_literal", conf={"fail": True})
+    assert failed.state == "failed"
+    (update,) = updates(soda_cloud_emulator)
+    assert update["status"] == "investigating"
+    assert f"run {failed.run_id} failed" in update["description"]
+
+
+@pytest.mark.skipif(
+    AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS,
+    reason="Airflow 3.0 gives DAG-level callbacks no run context (see the next test)",
+)
 def test_dag_level_failure_and_success(dag_test: Any, soda_cloud_emulator: SodaCloudEmulator) -> None:
     failed = dag_test("soda_test_dag_notifier", conf={"fail": True})
     assert failed.state == "failed"
@@ -81,6 +97,23 @@ def test_dag_level_failure_and_success(dag_test: Any, soda_cloud_emulator: SodaC
     assert incident["resolutionNotes"] == f"Resolved by {fixed.run_id}"
     assert [c["status"] for c in updates(soda_cloud_emulator)] == ["investigating", "resolved"]
     assert failed.run_id in updates(soda_cloud_emulator)[0]["description"]
+
+
+@pytest.mark.skipif(
+    not AIRFLOW_V_3_0_PLUS or AIRFLOW_V_3_1_PLUS, reason="only Airflow 3.0 strips DAG-level callback contexts"
+)
+def test_dag_level_templates_on_airflow_3_0_say_what_to_do(
+    dag_test: Any, soda_cloud_emulator: SodaCloudEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Airflow 3.0 passes DAG-level callbacks only dag, run_id and reason: a template reading params
+    cannot render. No incident is touched (guessing could move the wrong one), and the log says why
+    and what to do instead of showing a template traceback."""
+    failed = dag_test("soda_test_dag_notifier", conf={"fail": True})
+    assert failed.state == "failed"
+    assert soda_cloud_emulator.requests_to("update_incident") == []
+    logs = task_logs(capsys)
+    assert "This Airflow gives DAG-level callbacks no run context" in logs
+    assert "Give a literal incident_id" in logs
 
 
 def test_retry_callback_then_success(dag_test: Any, soda_cloud_emulator: SodaCloudEmulator) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -78,7 +78,7 @@ def test_a_notifier_that_cannot_deliver_in_its_budget_says_so(
 def test_deferrable_operator_books_its_slot_and_resumes_in_it(slow: SodaCloudEmulator) -> None:
     """The window is full: the operator books the next slot, defers until then, and its resume
     claims exactly that booking (a later booking by someone else stays behind it)."""
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow.providers.common.compat.sdk import TaskDeferred
 
     from airflow_provider_soda.operators.incidents import UpdateIncidentOperator
     from airflow_provider_soda.pacing import Ticket
@@ -94,7 +94,7 @@ def test_deferrable_operator_books_its_slot_and_resumes_in_it(slow: SodaCloudEmu
         operator.execute(context)
     trigger = excinfo.value.trigger
     progress = trigger.progress  # type: ignore[attr-defined]
-    wait = (trigger.moment - datetime.now(timezone.utc)).total_seconds()  # type: ignore[attr-defined]
+    wait = (trigger.moment - datetime.now(UTC)).total_seconds()  # type: ignore[attr-defined]
     assert LIMIT.period - 2 < wait <= LIMIT.period + 1
     assert excinfo.value.timeout is not None
     assert set(progress) == {"token", "deferrals"}

@@ -16,16 +16,12 @@ from airflow_provider_soda.exceptions import (
     SodaCloudRateLimitError,
     SodaCloudServerError,
 )
+from airflow_provider_soda.retry_policy import RETRY_POLICIES_SUPPORTED, SodaCloudRetryPolicy
 from airflow_provider_soda.testing import DEMO_INCIDENT_ID, Fault, SodaCloudEmulator
-
-try:
-    from airflow_provider_soda.retry_policy import SodaCloudRetryPolicy
-except ImportError:  # Airflow < 3.3: no such class; the tests that use it are skipped
-    SodaCloudRetryPolicy = None  # type: ignore[assignment,misc]
 
 # Task retry policies arrived in Airflow 3.3; before that, tasks use their plain retries.
 needs_retry_policies = pytest.mark.skipif(
-    SodaCloudRetryPolicy is None, reason="Airflow < 3.3 has no task retry_policy"
+    not RETRY_POLICIES_SUPPORTED, reason="Airflow < 3.3 has no task retry_policy"
 )
 
 IDS = [f"bulk-{n:02d}" for n in range(1, 8)]
@@ -209,7 +205,7 @@ def test_bulk_per_incident_updates(dag_test: Any, soda_cloud_emulator: SodaCloud
 
 
 def test_bulk_validates_everything_before_sending(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.providers.common.compat.sdk import AirflowFailException
 
     from airflow_provider_soda.operators.incidents import UpdateIncidentsOperator
 

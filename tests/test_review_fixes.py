@@ -21,12 +21,18 @@ def test_one_notifier_called_for_two_runs_updates_each_runs_incident(
         soda_cloud_emulator.add_incident({"id": incident_id})
     notifier = SodaCloudIncidentNotifier(incident_id="{{ params.incident_id }}", status="investigating")
     for incident_id in ("inc-A", "inc-B"):
-        dag_level: Any = {"params": {"incident_id": incident_id}, "reason": "task_failure", "run_id": "r"}
+        dag_level: Any = {
+            "params": {"incident_id": incident_id},
+            "reason": "task_failure",
+            "run_id": "r",
+            "dag": None,  # every context has one; Airflow 2's notifier reads it
+        }
         notifier(dag_level)
     task_level: Any = {
         "params": {"incident_id": "inc-A"},
         "ti": type("TI", (), {"task_id": "t", "try_number": 1, "state": "failed"})(),
         "run_id": "r2",
+        "dag": None,
     }
     notifier(task_level)
     assert [r.incident_id for r in soda_cloud_emulator.requests_to("update_incident")] == [
@@ -57,7 +63,7 @@ def test_incident_ids_from_a_rendered_list(rendered: Any, expected: list[str]) -
 def test_incident_ids_that_are_not_a_list_are_refused_before_any_request(
     rendered: Any, soda_cloud_emulator: SodaCloudEmulator
 ) -> None:
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.providers.common.compat.sdk import AirflowFailException
 
     from airflow_provider_soda.operators.incidents import UpdateIncidentsOperator
 
@@ -68,6 +74,37 @@ def test_incident_ids_that_are_not_a_list_are_refused_before_any_request(
     assert soda_cloud_emulator.requests == []  # not one request per character
 
 
+def test_a_dag_written_for_retry_policies_parses_on_every_release(caplog: pytest.LogCaptureFixture) -> None:
+    """Where Airflow has no task retry policies (< 3.3) the policy is dropped with one warning,
+    so that one DAG file serves every release; where it has them, the policy is the task's."""
+    from datetime import datetime
+
+    from airflow.providers.common.compat.sdk import DAG
+
+    from airflow_provider_soda.operators import _base
+    from airflow_provider_soda.operators.incidents import UpdateIncidentOperator
+    from airflow_provider_soda.retry_policy import RETRY_POLICIES_SUPPORTED, SodaCloudRetryPolicy
+
+    _base._warn_no_retry_policies.cache_clear()
+    mine = SodaCloudRetryPolicy(max_delay=600)
+    with (
+        caplog.at_level("WARNING", logger=_base.__name__),
+        DAG("portable", schedule=None, start_date=datetime(2026, 1, 1), default_args={"retry_policy": mine}),
+    ):
+        explicit = UpdateIncidentOperator(task_id="a", incident_id="i", status="resolved", retry_policy=mine)
+        from_default_args = UpdateIncidentOperator(task_id="b", incident_id="i", status="resolved")
+    warnings = [r.getMessage() for r in caplog.records if "retry_policy is ignored" in r.getMessage()]
+    if RETRY_POLICIES_SUPPORTED:
+        assert explicit.retry_policy is mine
+        assert from_default_args.retry_policy is mine
+        assert warnings == []
+    else:
+        assert getattr(explicit, "retry_policy", None) is None
+        assert getattr(from_default_args, "retry_policy", None) is None
+        assert len(warnings) == 1  # once per process, not once per task
+        assert "need Airflow 3.3+" in warnings[0]
+
+
 @pytest.mark.skipif(
     default_retry_policy() is None,
     reason="Airflow < 3.3 has no task retry_policy",
@@ -75,7 +112,7 @@ def test_incident_ids_that_are_not_a_list_are_refused_before_any_request(
 def test_the_default_retry_policy_reaches_mapped_tasks_and_yields_to_default_args() -> None:
     from datetime import datetime
 
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     from airflow_provider_soda.operators.incidents import UpdateIncidentOperator
     from airflow_provider_soda.retry_policy import SodaCloudRetryPolicy

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import task_instances, task_logs
+from conftest import task_instances, task_logs, xcom_values
 
 from airflow_provider_soda.exceptions import (
     SodaCloudAuthenticationError,
@@ -30,13 +30,11 @@ def secret_emulator(monkeypatch: pytest.MonkeyPatch) -> Any:
 def everything_stored(dag_run: Any) -> str:
     """XComs and rendered template fields of a run, as stored in the metadata DB."""
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
-    from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        xcoms = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id)).all()
         rendered = session.query(RenderedTaskInstanceFields).filter_by(run_id=dag_run.run_id).all()
-        return json.dumps([x.value for x in xcoms] + [r.rendered_fields for r in rendered], default=str)
+        return json.dumps(xcom_values(dag_run) + [r.rendered_fields for r in rendered], default=str)
 
 
 @pytest.mark.parametrize("outcome", ["success", "401"])
@@ -80,7 +78,7 @@ def test_no_token_in_errors_or_reprs(
 
 
 def test_secrets_are_registered_with_the_masker(secret_emulator: SodaCloudEmulator) -> None:
-    from airflow.sdk.log import redact  # type: ignore[attr-defined]
+    from airflow.providers.common.compat.sdk import redact
 
     SodaCloudHook().settings  # noqa: B018 - reading the connection registers its secrets
     assert SECRET not in str(redact(f"oops {SECRET}"))

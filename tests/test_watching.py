@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -101,13 +101,13 @@ def test_a_missing_incident_and_a_deadline_end_the_wait(soda_cloud_emulator: Sod
     assert missing["status"] == "error"
     assert "no incident 'no-such-incident'" in missing["message"]
 
-    deadline = datetime.now(timezone.utc) + timedelta(seconds=1.5)
+    deadline = datetime.now(UTC) + timedelta(seconds=1.5)
     timed_out = asyncio.run(first_event(waiting(DEMO_INCIDENT_ID, deadline=deadline)))
     assert timed_out["status"] == "timeout"
 
 
 def test_triggers_survive_serialisation() -> None:
-    trigger = waiting(DEMO_INCIDENT_ID, deadline=datetime(2030, 1, 1, tzinfo=timezone.utc))
+    trigger = waiting(DEMO_INCIDENT_ID, deadline=datetime(2030, 1, 1, tzinfo=UTC))
     path, kwargs = trigger.serialize()
     assert path == "airflow_provider_soda.triggers.incidents.SodaCloudIncidentTrigger"
     assert SodaCloudIncidentTrigger(**kwargs).serialize() == (path, kwargs)

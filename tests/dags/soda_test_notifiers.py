@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, Param, task
+from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_provider_soda.notifications.incidents import SodaCloudIncidentNotifier
 
@@ -54,6 +54,25 @@ with DAG(
     ),
     on_success_callback=SodaCloudIncidentNotifier(
         incident_id="{{ params.incident_id }}", resolution_notes="Resolved by {{ run_id }}"
+    ),
+):
+
+    @task(retries=0)
+    def pipeline(params: dict[str, object] | None = None) -> str:
+        return _pipeline(params)
+
+    pipeline()
+
+
+# A literal incident id: what DAG-level callbacks can use on Airflow 3.0, whose callback context
+# has no params or dag_run to render a template from.
+with DAG(
+    dag_id="soda_test_dag_notifier_literal",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    params=PARAMS,
+    on_failure_callback=SodaCloudIncidentNotifier(
+        incident_id="7d3f9a52-41c6-4b8e-9a0d-2c5e6f1b8a01", describe_failure=True
     ),
 ):
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
 from airflow_provider_soda.operators.incidents import UpdateIncidentOperator, UpdateIncidentsOperator

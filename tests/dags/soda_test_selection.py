@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_soda.operators.gate import SodaCloudIncidentGateOperator
 from airflow_provider_soda.operators.incidents import UpdateIncidentsOperator
