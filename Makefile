@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-compat e2e e2e-compat e2e-cluster chromium lint typecheck unit bench emulator clean
+.PHONY: demo test test-compat test-compat-one compat-venv e2e e2e-compat e2e-compat-one e2e-cluster chromium lint typecheck unit bench emulator clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,23 +29,48 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-## test-compat: the test suite on the lowest supported Airflow (AIRFLOW_LOWEST), in .venv-compat
-AIRFLOW_LOWEST ?= 3.2.0
-# Airflow 3.2 declares no upper bounds on these, and their newer releases break its own task runner
-# (KeyError 'svcs_registry', pydantic discriminator errors). Airflow's constraints file for 3.2 pins
-# older ones; CI cannot download it, so the few that matter are pinned here (see README).
-COMPAT_PINS ?= fastapi<0.137 svcs<26
-COMPAT := .venv-compat
-COMPAT_STAMP := $(COMPAT)/.installed-$(AIRFLOW_LOWEST)-$(shell echo '$(COMPAT_PINS)' | cat pyproject.toml - | cksum | cut -d' ' -f1)
+## test-compat: the suite on the lowest release of each older Airflow line pyproject.toml admits
+# Each release gets a venv of its own, .venv-airflow-<release>. `make test-compat COMPAT_RELEASES=3.0.2`
+# runs one.
+COMPAT_RELEASES ?= 2.11.0 3.0.2 3.2.0
+# What each release's own constraints file would pin, for the packages whose later releases break
+# it (CI cannot download constraints files; README, "Supported versions"):
+# - 3.0: FastAPI 0.132 refuses JSON bodies without a Content-Type, which 3.0's task runner sends
+#   (HTTP 422 on every task start); PyJWT 2.11 refuses the token 3.0's login issues (iss=None),
+#   and Flask-JWT-Extended 4.7.3 (under the FAB provider) needs PyJWT 2.11.
+# - 3.2: newer FastAPI and svcs break its task runner (KeyError 'svcs_registry', pydantic errors).
+PINS_2.11.0 :=
+PINS_3.0.2 := fastapi<0.132 svcs<26 pyjwt<2.11 flask-jwt-extended<4.7.3
+PINS_3.2.0 := fastapi<0.137 svcs<26
+# Airflow 3.0 and 3.1 draw a provider's form fields through Flask-AppBuilder's classes and show none
+# without them; deployments that use the UI have the FAB provider (Airflow's image does), so it is
+# installed there too.
+WITH_3.0.2 := apache-airflow-providers-fab
+# Each line runs on another Python, so that CI covers every Python pyproject.toml declares
+# (3.11, the default, runs `make test`). A machine without that Python uses $(PYTHON); each run
+# prints which Python and Airflow it tests.
+PYTHON_2.11.0 := python3.12
+PYTHON_3.0.2 := python3.12
+PYTHON_3.2.0 := python3.13
+COMPAT_RELEASE ?= $(lastword $(COMPAT_RELEASES))
+COMPAT_PYTHON := $(shell $(PYTHON_$(COMPAT_RELEASE)) -c '' 2>/dev/null && echo $(PYTHON_$(COMPAT_RELEASE)) || echo $(PYTHON))
+COMPAT := .venv-airflow-$(COMPAT_RELEASE)-$(notdir $(COMPAT_PYTHON))
+COMPAT_PACKAGES := apache-airflow==$(COMPAT_RELEASE) $(PINS_$(COMPAT_RELEASE)) $(WITH_$(COMPAT_RELEASE))
+COMPAT_STAMP := $(COMPAT)/.installed-$(shell echo '$(COMPAT_PACKAGES)' | cat pyproject.toml - | cksum | cut -d' ' -f1)
 
 $(COMPAT_STAMP): pyproject.toml
-	test -x $(COMPAT)/bin/python || $(PYTHON) -m venv $(COMPAT)
+	test -x $(COMPAT)/bin/python || $(COMPAT_PYTHON) -m venv $(COMPAT)
 	$(COMPAT)/bin/python -m pip install --quiet --upgrade pip
-	$(COMPAT)/bin/python -m pip install --quiet "apache-airflow==$(AIRFLOW_LOWEST)" $(foreach pin,$(COMPAT_PINS),'$(pin)') -e '.[dev]'
+	$(COMPAT)/bin/python -m pip install --quiet $(foreach package,$(COMPAT_PACKAGES),'$(package)') -e '.[dev]'
 	rm -f $(COMPAT)/.installed-* && touch $@
 
-test-compat: $(COMPAT_STAMP)
-	$(COMPAT)/bin/python -c "import airflow; print('Airflow', airflow.__version__)"
+test-compat:
+	@set -e; for release in $(COMPAT_RELEASES); do $(MAKE) --no-print-directory test-compat-one COMPAT_RELEASE=$$release; done
+
+compat-venv: $(COMPAT_STAMP)
+
+test-compat-one: $(COMPAT_STAMP)
+	$(COMPAT)/bin/python -c "import sys, airflow; print('Airflow', airflow.__version__, 'on Python', sys.version.split()[0])"
 	$(COMPAT)/bin/pytest -p no:cacheprovider
 
 ## e2e: airflow standalone + emulator, driven through the UI in Debian's Chromium (about a minute)
@@ -54,8 +79,13 @@ e2e: $(STAMP) chromium
 	$(BIN)/python -m pip install --quiet -e '.[e2e]'
 	CHROMIUM=$(CHROMIUM) $(BIN)/python e2e/run.py
 
-## e2e-compat: the same on the lowest supported Airflow (AIRFLOW_LOWEST), in .venv-compat
-e2e-compat: $(COMPAT_STAMP) chromium
+## e2e-compat: the same on Airflow 2.11 (Flask-AppBuilder UI), the lowest 3.x (no Test button) and
+## 3.2 (the metadata form, whose Test button works: 3.3.1-3.3.2's is broken upstream)
+E2E_COMPAT_RELEASES ?= 2.11.0 3.0.2 3.2.0
+e2e-compat: chromium
+	@set -e; for release in $(E2E_COMPAT_RELEASES); do $(MAKE) --no-print-directory e2e-compat-one COMPAT_RELEASE=$$release; done
+
+e2e-compat-one: $(COMPAT_STAMP)
 	$(COMPAT)/bin/python -m pip install --quiet -e '.[e2e]'
 	CHROMIUM=$(CHROMIUM) $(COMPAT)/bin/python e2e/run.py
 
@@ -77,4 +107,4 @@ emulator: $(STAMP)
 	$(BIN)/python -m airflow_provider_soda.testing.emulator --port 8765
 
 clean:
-	rm -rf $(VENV) $(COMPAT) .airflow .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .venv-airflow-* .venv-compat .airflow .pytest_cache .mypy_cache .ruff_cache *.egg-info
