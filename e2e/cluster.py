@@ -29,7 +29,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import contextlib
 
-from run import BIN, ROOT, free_port, start, step, stop, wait_for
+from common import BIN, ROOT, free_port, start, step, stop, wait_for
 
 HOME = ROOT / ".airflow" / "e2e-cluster"
 DAG_ID = "soda_cluster_storm"

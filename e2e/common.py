@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from airflow_provider_soda.testing.processes import stop_session
 
 ROOT = Path(__file__).resolve().parent.parent
 AIRFLOW_VERSION = metadata.version("apache-airflow")
@@ -56,18 +56,8 @@ def start(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Pope
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    with contextlib.suppress(ProcessLookupError):  # children (a scheduler...) may outlive their parent
-        os.killpg(process.pid, signal.SIGKILL)
+    """Stop the process and everything it started (its whole session: see testing/processes.py)."""
+    stop_session(process)
 
 
 def wait_for(what: str, check: Any, timeout: float) -> Any:

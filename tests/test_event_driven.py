@@ -5,11 +5,9 @@ resolved."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +19,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_soda.testing import SodaCloudEmulator
+from airflow_provider_soda.testing.processes import session_members, stop_session
 from airflow_provider_soda.version_compat import AIRFLOW_V_3_0_PLUS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,15 +77,8 @@ def airflow_services(tmp_path: Path, soda_cloud_emulator: SodaCloudEmulator) -> 
     try:
         yield home / "airflow.db"
     finally:
-        for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(process.pid, sig)
-                process.wait(timeout=grace)
-                break
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                continue
-        with contextlib.suppress(ProcessLookupError):  # a scheduler may outlive standalone's exit
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_session(process)  # standalone with everything it started (Airflow 2 included)
+        assert session_members(process.pid) == [], "airflow standalone left processes running"
         log.close()
 
 
