@@ -19,7 +19,6 @@ from airflow_provider_soda.testing.processes import stop_session
 
 ROOT = Path(__file__).resolve().parent.parent
 AIRFLOW_VERSION = metadata.version("apache-airflow")
-AIRFLOW_MAJOR_MINOR = tuple(int(part) for part in AIRFLOW_VERSION.split(".")[:2])
 HOME = ROOT / ".airflow" / f"e2e-{AIRFLOW_VERSION}"
 ARTIFACTS = ROOT / "e2e" / "artifacts" / f"airflow-{AIRFLOW_VERSION}"
 BIN = Path(sys.executable).parent

@@ -18,7 +18,6 @@ import sys
 
 import requests
 from common import (
-    AIRFLOW_MAJOR_MINOR,
     AIRFLOW_VERSION,
     ARTIFACTS,
     BIN,
@@ -35,7 +34,9 @@ from common import (
     wait_for,
 )
 
-if AIRFLOW_MAJOR_MINOR >= (3, 0):
+from airflow_provider_soda.version_compat import AIRFLOW_V_3_0_PLUS
+
+if AIRFLOW_V_3_0_PLUS:
     import ui_airflow3 as ui
 else:
     import ui_airflow2 as ui  # type: ignore[no-redef]

@@ -31,16 +31,9 @@ def airflow_env(home: Path, port: int) -> dict[str, str]:
 
 def password() -> str:
     """The admin password ``airflow standalone`` generated (2.x has no password file to preset)."""
+    file = HOME / "standalone_admin_password.txt"
     return str(
-        wait_for(
-            "the standalone admin password",
-            lambda: (
-                (HOME / "standalone_admin_password.txt").read_text().strip()
-                if (HOME / "standalone_admin_password.txt").exists()
-                else None
-            ),
-            120,
-        )
+        wait_for("the standalone admin password", lambda: file.exists() and file.read_text().strip(), 120)
     )
 
 

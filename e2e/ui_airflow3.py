@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 import requests
 from common import (
-    AIRFLOW_MAJOR_MINOR,
     AIRFLOW_VERSION,
     ARTIFACTS,
     CA_BUNDLE,
@@ -21,15 +20,17 @@ from common import (
     verify_through_cli,
 )
 
+from airflow_provider_soda.version_compat import AIRFLOW_V_3_1_PLUS, AIRFLOW_V_3_2_PLUS
+
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 PASSWORD = "e2e-admin-password"
 # 3.2 and later draw the form from provider metadata (a Region dropdown); 3.0 and 3.1 from the
 # hook's legacy widgets (a Region text field), which they read only with Flask-AppBuilder installed.
-METADATA_FORM = AIRFLOW_MAJOR_MINOR >= (3, 2)
+METADATA_FORM = AIRFLOW_V_3_2_PLUS
 # Airflow 3.0's UI has no Test button; the API endpoint behind it (3.1+) is checked instead.
-HAS_TEST_BUTTON = AIRFLOW_MAJOR_MINOR >= (3, 1)
+HAS_TEST_BUTTON = AIRFLOW_V_3_1_PLUS
 # Releases whose list-row Test button refuses a connection without a port (apache/airflow#73298,
 # introduced by the host/port check of 3.3.1), with what the refusal says ("" for any failure:
 # 3.3.1's reads differently). Anywhere else the button must report success.

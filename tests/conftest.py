@@ -20,13 +20,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_soda.testing.dag_test import (
-    configure_airflow_home,
-    installed_airflow_major,
-    migrate_db,
-    run_dag,
-)
-from airflow_provider_soda.version_compat import AIRFLOW_V_3_3_PLUS
+from airflow_provider_soda.testing.dag_test import configure_airflow_home, migrate_db, run_dag
+from airflow_provider_soda.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_3_PLUS
 
 pytest_plugins = ["airflow_provider_soda.testing.pytest_plugin"]
 
@@ -37,7 +32,7 @@ _HOME = Path(tempfile.mkdtemp(prefix="soda-provider-airflow-"))
 DAGS_FOLDER = _HOME / "dags"
 DAGS_FOLDER.mkdir()
 for _source in [*(ROOT / "example_dags").glob("*.py"), *(ROOT / "tests" / "dags").glob("*.py")]:
-    if _source.name in AIRFLOW_3_ONLY_EXAMPLES and installed_airflow_major() < 3:
+    if _source.name in AIRFLOW_3_ONLY_EXAMPLES and not AIRFLOW_V_3_0_PLUS:
         continue
     shutil.copy(_source, DAGS_FOLDER / _source.name)
 # INFO, so that tests can read what operators log (deferrals, retries); pytest shows it only on failure.

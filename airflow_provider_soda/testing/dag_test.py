@@ -33,16 +33,11 @@ def configure_airflow_home(home: Path, dags_folder: Path) -> None:
     )
 
 
-def installed_airflow_major() -> int:
-    """Major version of the installed Airflow, read from its distribution without importing it."""
-    from importlib.metadata import version
-
-    return int(version("apache-airflow").split(".")[0])
-
-
 def _sqlite_executor() -> str:
     """Return the executor Airflow accepts beside SQLite (Airflow 2 refuses LocalExecutor there)."""
-    return "LocalExecutor" if installed_airflow_major() >= 3 else "SequentialExecutor"
+    from airflow_provider_soda.version_compat import AIRFLOW_V_3_0_PLUS  # reads metadata, not Airflow
+
+    return "LocalExecutor" if AIRFLOW_V_3_0_PLUS else "SequentialExecutor"
 
 
 def migrate_db() -> None:
