@@ -8,6 +8,7 @@ because Soda's documentation has changed which response fields are required.
 
 from __future__ import annotations
 
+import unicodedata
 from enum import Enum
 from typing import Any
 
@@ -42,6 +43,39 @@ def normalise_enum_value(value: Any) -> Any:
     if isinstance(value, str) and not isinstance(value, Enum):
         return value.strip().lower()
     return value
+
+
+MAX_INCIDENT_ID_LENGTH = 512
+
+
+def normalise_incident_id(incident_id: Any) -> str:
+    """Check an incident id before it goes into a URL path; blanks around it are dropped.
+
+    The id is later percent-encoded as one path segment, so it can never address another path.
+    Ids that no encoding can protect (``.`` and ``..``, which clients and proxies collapse) and
+    ids that cannot be real (empty, control characters, absurdly long) are refused here.
+    """
+    if isinstance(incident_id, int) and not isinstance(incident_id, bool):
+        incident_id = str(incident_id)
+    if not isinstance(incident_id, str):
+        raise SodaCloudValidationError(
+            f"incident_id must be a string, got {type(incident_id).__name__}: {incident_id!r}."
+        )
+    cleaned = incident_id.strip()
+    if not cleaned:
+        raise SodaCloudValidationError(
+            "incident_id is empty. Pass the id of the Soda Cloud incident (params, dag_run.conf or XCom)."
+        )
+    if cleaned in (".", ".."):
+        raise SodaCloudValidationError(f"incident_id {cleaned!r} is not a valid incident id.")
+    if any(unicodedata.category(char) == "Cc" for char in cleaned):
+        raise SodaCloudValidationError(f"incident_id {cleaned!r} contains control characters.")
+    if len(cleaned) > MAX_INCIDENT_ID_LENGTH:
+        raise SodaCloudValidationError(
+            f"incident_id is {len(cleaned)} characters long; Soda Cloud ids are far shorter "
+            f"(at most {MAX_INCIDENT_ID_LENGTH} accepted)."
+        )
+    return cleaned
 
 
 def _allowed(enum: type[Enum]) -> str:
@@ -187,3 +221,23 @@ class IncidentPage(BaseModel):
     content: list[Incident] = Field(default_factory=list)
     last: bool | None = None  # whether this is the last page; None when Soda leaves it out
     total_elements: int | None = Field(default=None, alias="totalElements")
+
+
+class Dataset(BaseModel):
+    """``DatasetsContentDTO`` (the fields this provider reads); unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True, defer_build=True)
+
+    id: str
+    name: str | None = None
+    qualified_name: str | None = Field(default=None, alias="qualifiedName")
+    cloud_url: str | None = Field(default=None, alias="cloudUrl")
+
+
+class DatasetPage(BaseModel):
+    """One page of ``GET /api/v1/datasets`` (``PublicApiDatasetsResponse``)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
+
+    content: list[Dataset] = Field(default_factory=list)
+    last: bool | None = None

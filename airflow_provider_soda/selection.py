@@ -16,7 +16,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from airflow_provider_soda.endpoints import MAX_LIST_ITEMS
 from airflow_provider_soda.exceptions import SodaCloudValidationError
-from airflow_provider_soda.models import IncidentSeverity, IncidentStatus, _allowed, normalise_enum_value
+from airflow_provider_soda.models import (
+    IncidentSeverity,
+    IncidentStatus,
+    _allowed,
+    normalise_enum_value,
+    normalise_incident_id,
+)
 
 #: Every status but ``resolved``; ``status="open"`` in a selection stands for these.
 OPEN_STATUSES = (IncidentStatus.REPORTED, IncidentStatus.INVESTIGATING, IncidentStatus.FIXING)
@@ -45,9 +51,36 @@ def _values(value: Any) -> Any:
     return value
 
 
-def _enum_values(value: Any) -> Any:
-    """One status or severity, or several: a tuple of normalised values without repeats."""
+def _given_values(value: Any, name: str) -> Any:
+    """As :func:`_values`, but a filter that was given must hold a value.
+
+    ``None`` means "no such filter". An empty list or a blank string after rendering (an upstream
+    XCom that returned ``[]``, a param left empty) would silently drop the filter and widen the
+    selection to the whole organisation, so it is refused, naming the field.
+    """
     values = _values(value)
+    if value is not None and isinstance(values, tuple):
+        if not values:
+            raise ValueError(_empty_filter(name, "an empty list"))
+        blank = [v for v in values if isinstance(v, str) and not isinstance(v, Enum) and not v.strip()]
+        if len(blank) == len(values):
+            raise ValueError(_empty_filter(name, "a blank value"))
+        if blank:
+            raise ValueError(f"holds a blank value beside {len(values) - len(blank)} other(s): remove it")
+    return values
+
+
+def _empty_filter(name: str, what: str) -> str:
+    return (
+        f"{what} was given, which would drop this filter and select incidents of every {name.removesuffix('_id')}. "
+        f"Pass at least one {name} (when an upstream task found nothing to select, skip this task "
+        "instead), or leave the filter out if no filtering on it is meant"
+    )
+
+
+def _enum_values(value: Any, name: str) -> Any:
+    """One status or severity, or several: a tuple of normalised values without repeats."""
+    values = _given_values(value, name)
     if isinstance(values, tuple):
         return tuple(dict.fromkeys(normalise_enum_value(v) for v in values))
     return values
@@ -58,8 +91,10 @@ class IncidentSelection(BaseModel):
 
     ``status``, ``severity`` and ``dataset_id`` take one value or several; several values of one
     filter mean any of them (Soda's endpoint takes one, so each value gets its own request
-    sequence). ``status="open"`` means every status but ``resolved``. ``incident_ids=None`` does
-    not filter on ids, while an empty list matches nothing. Creation-time bounds must be
+    sequence). ``status="open"`` means every status but ``resolved``. A filter left out (``None``)
+    does not filter; a filter given with no value (``[]``, ``""``) is refused, because dropping it
+    would widen the selection, except ``incident_ids=[]``, which matches nothing (narrower, not
+    wider). Creation-time bounds must be
     timezone-aware: a naive datetime is ambiguous across Airflow and Soda Cloud.
     """
 
@@ -76,7 +111,7 @@ class IncidentSelection(BaseModel):
     @field_validator("status", mode="before")
     @classmethod
     def _statuses(cls, value: Any) -> Any:
-        values = _enum_values(value)
+        values = _enum_values(value, "status")
         if isinstance(values, tuple):
             return tuple(dict.fromkeys(s for v in values for s in (OPEN_STATUSES if v == "open" else (v,))))
         return values
@@ -84,28 +119,38 @@ class IncidentSelection(BaseModel):
     @field_validator("severity", mode="before")
     @classmethod
     def _severities(cls, value: Any) -> Any:
-        return _enum_values(value)
+        return _enum_values(value, "severity")
 
     @field_validator("dataset_id", mode="before")
     @classmethod
     def _dataset_ids(cls, value: Any) -> Any:
-        values = _values(value)
+        values = _given_values(value, "dataset_id")
         if isinstance(values, tuple):
-            cleaned = tuple(dict.fromkeys(v.strip() if isinstance(v, str) else v for v in values))
-            if any(v == "" for v in cleaned):
-                raise ValueError("dataset_id must not be empty")
-            return cleaned
+            return tuple(dict.fromkeys(v.strip() if isinstance(v, str) else v for v in values))
         return values
 
     @field_validator("incident_ids", mode="before")
     @classmethod
     def _incident_ids(cls, value: Any) -> Any:
-        return None if value is None else _values(value)
+        """Ids as ``incident_id`` takes them (blanks trimmed, empty ones refused); ``[]`` matches nothing."""
+        if value is None:
+            return None
+        values = _values(value)
+        if not isinstance(values, tuple):
+            return values
+        try:
+            return tuple(dict.fromkeys(normalise_incident_id(v) for v in values))
+        except SodaCloudValidationError as err:
+            raise ValueError(str(err).removesuffix(".")) from None
 
     @field_validator("lead_id", mode="before")
     @classmethod
     def _lead_id(cls, value: Any) -> Any:
-        return value.strip() or None if isinstance(value, str) else value
+        if isinstance(value, str):
+            if not value.strip():
+                raise ValueError(_empty_filter("lead_id", "a blank value"))
+            return value.strip()
+        return value
 
     @field_validator("created_from", "created_to")
     @classmethod
