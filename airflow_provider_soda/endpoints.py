@@ -25,19 +25,34 @@ class RateLimit:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One API operation; ``bucket`` names its rate limit (and the key in ``extra.rate_limits``)."""
+    """One API operation.
+
+    ``bucket`` names its rate limit (and the key in ``extra.rate_limits``); ``permission`` is what
+    Soda Cloud asks of the key's user, for the hint of a 403.
+    """
 
     bucket: str
     method: str
     path: str
     rate_limit: RateLimit
+    permission: str = "this request needs a permission the user does not have"
 
 
-UPDATE_INCIDENT = Endpoint("update_incident", "POST", "/api/v1/incidents/{incident_id}", RateLimit(10, 60))
+_VIEW_DATASET = "listing needs the 'View dataset' permission on the datasets it reads"
+UPDATE_INCIDENT = Endpoint(
+    "update_incident",
+    "POST",
+    "/api/v1/incidents/{incident_id}",
+    RateLimit(10, 60),
+    "updating an incident needs the 'Manage incident' permission on its dataset",
+)
 TEST_LOGIN = Endpoint("test_login", "GET", "/api/v1/test-login", RateLimit(10, 10))
-LIST_INCIDENTS = Endpoint("list_incidents", "GET", "/api/v1/incidents", RateLimit(60, 60))
+LIST_INCIDENTS = Endpoint("list_incidents", "GET", "/api/v1/incidents", RateLimit(60, 60), _VIEW_DATASET)
+LIST_DATASETS = Endpoint("list_datasets", "GET", "/api/v1/datasets", RateLimit(10, 60), _VIEW_DATASET)
 
-ENDPOINTS: dict[str, Endpoint] = {e.bucket: e for e in (UPDATE_INCIDENT, TEST_LOGIN, LIST_INCIDENTS)}
+ENDPOINTS: dict[str, Endpoint] = {
+    e.bucket: e for e in (UPDATE_INCIDENT, TEST_LOGIN, LIST_INCIDENTS, LIST_DATASETS)
+}
 
 TRACE_ID_HEADER = "X-Soda-Trace-Id"
 #: The list endpoint takes at most this many incident ids per request, and pages of at most this size.

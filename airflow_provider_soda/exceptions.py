@@ -9,6 +9,7 @@ so that a bad API key fails a task at once instead of burning its Airflow retrie
     ├── SodaCloudConnectionError            yes   network error or timeout, retries included
     ├── SodaCloudResponseError              yes   not the documented JSON (a proxy?)
     ├── SodaCloudQueueTimeoutError          yes   the rate-limit queue is longer than the budget
+    ├── SodaCloudPollError                  yes   a triggerer poll failed unexpectedly (a connection lookup)
     ├── SodaCloudBulkUpdateError            yes   some updates of a bulk run failed
     ├── SodaCloudIncidentsOpenError         yes   a quality gate found open incidents
     └── SodaCloudAPIError                   no    an error status (status_code, code, trace_id)
@@ -132,6 +133,16 @@ class SodaCloudQueueTimeoutError(SodaCloudError):
         super().__init__(message)
         self.retry_after = retry_after
         self.position = position
+
+
+class SodaCloudPollError(SodaCloudError):
+    """A poll in the triggerer failed in a way this provider did not foresee.
+
+    A failed connection lookup, say. Retryable: the next poll tries again, and the wait's own
+    timeout bounds it.
+    """
+
+    retryable = True
 
 
 class SodaCloudBulkUpdateError(SodaCloudError):

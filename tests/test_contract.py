@@ -370,3 +370,42 @@ def test_emulator_runs_as_a_command() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+SHARED_SCANS = SHARED.with_name("scans-checks-datasets.openapi.json")
+DATASETS = "/api/v1/datasets"
+
+
+@pytest.mark.parametrize("params", [{}, {"size": "10", "page": "0"}, {"search": "ord"}, {"size": "1000"}])
+def test_datasets_listing_conforms(soda_cloud_emulator: SodaCloudEmulator, params: dict[str, str]) -> None:
+    response = call(soda_cloud_emulator, "GET", DATASETS, params=params)
+    assert response.status_code == 200
+    assert_conforms(response, DATASETS, "GET")
+    names = [d["name"] for d in response.json()["content"]]
+    assert names == sorted(names)
+    if "search" in params:
+        assert names == ["orders"]
+
+
+@pytest.mark.parametrize("params", [{"size": "9"}, {"size": "1001"}, {"page": "-1"}, {"size": "x"}])
+def test_datasets_listing_refuses_bad_parameters_with_400(
+    soda_cloud_emulator: SodaCloudEmulator, params: dict[str, str]
+) -> None:
+    response = call(soda_cloud_emulator, "GET", DATASETS, params=params)
+    assert response.status_code == 400
+    assert_conforms(response, DATASETS, "GET")
+
+
+@pytest.mark.skipif(not SHARED_SCANS.exists(), reason="Soda's published contract is not beside this checkout")
+def test_datasets_contract_matches_sodas_published_one() -> None:
+    """Drift check of the datasets listing: parameters, responses, required fields and the limit."""
+    published = json.loads(SHARED_SCANS.read_text())
+    theirs, ours = published["paths"][DATASETS]["get"], CONTRACT["paths"][DATASETS]["get"]
+    assert sorted(p["name"] for p in theirs["parameters"]) == sorted(p["name"] for p in ours["parameters"])
+    assert set(theirs["responses"]) == set(ours["responses"])
+    for name in ("DatasetsContentDTO", "PublicApiDatasetsResponse"):
+        mine, sodas = SCHEMAS[name], published["components"]["schemas"][name]
+        assert sorted(mine["required"]) == sorted(sodas["required"])
+        assert sorted(mine["properties"]) == sorted(sodas["properties"])
+    assert "10 requests/60 seconds" in theirs["description"]
+    assert ours["x-rate-limit"] == {"requests": 10, "period": 60}

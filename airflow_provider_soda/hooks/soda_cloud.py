@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import cached_property
@@ -16,6 +15,7 @@ from pydantic import BaseModel
 from airflow_provider_soda import __version__
 from airflow_provider_soda.endpoints import (
     ENDPOINTS,
+    LIST_DATASETS,
     LIST_INCIDENTS,
     MAX_LIST_ITEMS,
     TEST_LOGIN,
@@ -36,7 +36,19 @@ from airflow_provider_soda.exceptions import (
 )
 from airflow_provider_soda.hooks.retry import Outcome, RetryLimits, classify, parse_retry_after
 from airflow_provider_soda.hooks.settings import CONN_TYPE, SodaCloudSettings
-from airflow_provider_soda.models import ErrorBody, Incident, IncidentPage, IncidentUpdate, TestLogin
+from airflow_provider_soda.models import (
+    MAX_INCIDENT_ID_LENGTH,
+    Dataset,
+    DatasetPage,
+    ErrorBody,
+    Incident,
+    IncidentPage,
+    IncidentUpdate,
+    TestLogin,
+    normalise_incident_id,
+)
+
+__all__ = ["MAX_INCIDENT_ID_LENGTH", "SodaCloudHook", "normalise_incident_id"]
 
 if TYPE_CHECKING:
     import requests
@@ -44,10 +56,15 @@ if TYPE_CHECKING:
     from airflow_provider_soda.pacing import Pacer, Ticket
     from airflow_provider_soda.selection import IncidentSelection
 
-MAX_INCIDENT_ID_LENGTH = 512
 MAX_IDS_PER_LIST = MAX_LIST_ITEMS  # the name before 0.3.0
 
 _M = TypeVar("_M", bound=BaseModel)
+
+#: A listing of more than one page is read until two passes agree, at most this many times.
+MAX_LISTING_PASSES = 4
+#: How long the dataset ids a process read stay known to it (see :meth:`SodaCloudHook.unknown_dataset_ids`).
+DATASETS_CACHE_SECONDS = 600.0
+_KNOWN_DATASETS: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
 
 
 class SodaCloudHook(BaseHook):
@@ -97,21 +114,15 @@ class SodaCloudHook(BaseHook):
     @cached_property
     def settings(self) -> SodaCloudSettings:
         """Validated settings from the connection, with its secrets registered for log masking."""
-        from airflow.providers.common.compat.sdk import mask_secret
-
-        settings = SodaCloudSettings.from_connection(self.get_connection(self.soda_cloud_conn_id))
-        for secret in (settings.key_secret, settings.token):
-            if secret:
-                mask_secret(secret)
-        return settings
+        return _masked_settings(self.get_connection(self.soda_cloud_conn_id))
 
     async def aload_settings(self) -> SodaCloudSettings:
         """Read the connection from the event loop, for triggers that then call the hook in a thread.
 
         In the triggerer, a synchronous connection lookup from a worker thread shares the trigger
         runner's channel to its supervisor with the event loop, and on Airflow 3.2 that breaks
-        the channel (and the trigger runner with it). Airflow's async lookup masks the
-        connection's secrets itself.
+        the channel (and the trigger runner with it). The secrets are registered for masking as
+        on the synchronous path (Airflow's own lookup does not know the ``token`` in the extra).
         """
         if "settings" not in self.__dict__:
             aget_connection = getattr(self, "aget_connection", None)
@@ -121,7 +132,7 @@ class SodaCloudHook(BaseHook):
                 import asyncio
 
                 conn = await asyncio.to_thread(self.get_connection, self.soda_cloud_conn_id)
-            self.__dict__["settings"] = SodaCloudSettings.from_connection(conn)
+            self.__dict__["settings"] = _masked_settings(conn)
         return self.settings
 
     @property
@@ -283,18 +294,84 @@ class SodaCloudHook(BaseHook):
         seen: set[str | None] = set()
         subject = f"listing of incidents ({selection.describe()})"
         for query in selection.queries():
+            for incident in self._listing(LIST_INCIDENTS, query, page_size, subject, IncidentPage):
+                if incident.id not in seen:
+                    seen.add(incident.id)
+                    yield incident
+
+    def _listing(
+        self,
+        endpoint: Endpoint,
+        query: dict[str, str],
+        page_size: int,
+        subject: str,
+        page_model: type[IncidentPage] | type[DatasetPage],
+    ) -> Iterator[Any]:
+        """Every item of a paginated listing, lazily; an item may come more than once.
+
+        Soda numbers pages, so an item that leaves the listing while it is read shifts the later
+        ones back by one, and the first of the next page would never be seen. A listing of one
+        page is one consistent answer; a longer one is therefore read again until two passes
+        agree (at most :data:`MAX_LISTING_PASSES`): an item that matches during the whole listing
+        is always returned. Items that change meanwhile may be returned in either state, or not
+        at all if they left the listing.
+        """
+        previous: list[Any] | None = None
+        for _ in range(MAX_LISTING_PASSES):
+            this_pass: list[Any] = []
             page = 0
             while True:
                 params = {**query, "page": str(page), "size": str(page_size)}
-                body = self._call(LIST_INCIDENTS, LIST_INCIDENTS.path, params=params, subject=subject)
-                result = _parse(IncidentPage, body, subject, self.base_url)
-                for incident in result.content:
-                    if incident.id not in seen:
-                        seen.add(incident.id)
-                        yield incident
-                if result.last is not False or not result.content:
+                body = self._call(endpoint, endpoint.path, params=params, subject=subject)
+                result: IncidentPage | DatasetPage = _parse(page_model, body, subject, self.base_url)
+                content = result.content
+                this_pass.extend(item.id for item in content)
+                yield from content
+                if result.last is not False or not content:
                     break
                 page += 1
+            if page == 0 or this_pass == previous:
+                return
+            previous = this_pass
+        self.log.warning(
+            "The %s changed during each of %d passes; items that changed meanwhile may be missing.",
+            subject,
+            MAX_LISTING_PASSES,
+        )
+
+    def list_datasets(self, *, page_size: int = MAX_LIST_ITEMS) -> Iterator[Dataset]:
+        """Iterate over every dataset the API key's user may view (``GET /api/v1/datasets``, 10 per 60 s).
+
+        :param page_size: datasets per request, 10 to 1,000 (default 1,000: fewest requests).
+        """
+        if (
+            isinstance(page_size, bool)
+            or not isinstance(page_size, int)
+            or not 10 <= page_size <= MAX_LIST_ITEMS
+        ):
+            raise SodaCloudValidationError(
+                f"page_size must be an integer from 10 to {MAX_LIST_ITEMS}, got {page_size!r}."
+            )
+        seen: set[str] = set()
+        for dataset in self._listing(LIST_DATASETS, {}, page_size, "listing of datasets", DatasetPage):
+            if dataset.id not in seen:
+                seen.add(dataset.id)
+                yield dataset
+
+    def unknown_dataset_ids(self, dataset_ids: Iterable[str]) -> list[str]:
+        """Return those of ``dataset_ids`` that Soda Cloud does not list for the API key's user.
+
+        The datasets listing allows 10 requests per 60 s and has no filter by id, so what it
+        returned is kept for :data:`DATASETS_CACHE_SECONDS` in this process, per base URL and
+        credential; the listing is read again only when an id is not in it.
+        """
+        wanted = list(dict.fromkeys(dataset_ids))
+        key = (self.base_url, self.settings.credential_fingerprint)
+        read_at, known = _KNOWN_DATASETS.get(key, (0.0, frozenset()))
+        if time.monotonic() - read_at > DATASETS_CACHE_SECONDS or not known.issuperset(wanted):
+            known = frozenset(dataset.id for dataset in self.list_datasets())
+            _KNOWN_DATASETS[key] = (time.monotonic(), known)
+        return [dataset_id for dataset_id in wanted if dataset_id not in known]
 
     def get_incident(self, incident_id: str) -> Incident:
         """Read one incident (Soda Cloud has no GET-one endpoint: this filters the list).
@@ -484,15 +561,18 @@ class SodaCloudHook(BaseHook):
             raise _Retryable(
                 "rate_limit",
                 f"rate limit hit (HTTP 429, {source})",
-                self._api_error(response, subject, retry_after=delay),
+                self._api_error(endpoint, response, subject, retry_after=delay),
                 delay=delay,
                 trace=_trace(response),
             )
         if outcome is Outcome.TRANSIENT:
             raise _Retryable(
-                "transient", f"HTTP {status}", self._api_error(response, subject), trace=_trace(response)
+                "transient",
+                f"HTTP {status}",
+                self._api_error(endpoint, response, subject),
+                trace=_trace(response),
             )
-        raise self._api_error(response, subject)
+        raise self._api_error(endpoint, response, subject)
 
     def _send(
         self,
@@ -554,7 +634,12 @@ class SodaCloudHook(BaseHook):
         return response, pause
 
     def _api_error(
-        self, response: requests.Response, subject: str, *, retry_after: float | None = None
+        self,
+        endpoint: Endpoint,
+        response: requests.Response,
+        subject: str,
+        *,
+        retry_after: float | None = None,
     ) -> SodaCloudAPIError:
         status = response.status_code
         error = ErrorBody.parse(response.text)
@@ -566,7 +651,7 @@ class SodaCloudHook(BaseHook):
         text = (
             f"Soda Cloud at {self.base_url} refused the {subject}: HTTP {status} {response.reason or ''}".rstrip()
             + (f" ({server})" if server else "")
-            + f". {self._hint(status, retry_after)}{_trace(response)}"
+            + f". {self._hint(endpoint, status, retry_after)}{_trace(response)}"
         )
         return api_error_class(status)(
             text,
@@ -578,7 +663,7 @@ class SodaCloudHook(BaseHook):
             url=response.url,
         )
 
-    def _hint(self, status: int, retry_after: float | None) -> str:
+    def _hint(self, endpoint: Endpoint, status: int, retry_after: float | None) -> str:
         conn = repr(self.soda_cloud_conn_id)
         if status == 400:
             return "Check the values sent; Soda Cloud accepts only the documented fields and enum values."
@@ -588,10 +673,7 @@ class SodaCloudHook(BaseHook):
                 "Cloud under Profile -> API Keys and only work in the region they were created in."
             )
         if status == 403:
-            return (
-                "The API key's user lacks permission: updating incidents needs the 'Manage incident' "
-                "permission on the incident's dataset (or a Soda Cloud Admin)."
-            )
+            return f"The API key's user lacks permission: {endpoint.permission} (or a Soda Cloud Admin)."
         if status == 404:
             return (
                 f"Check the incident id, and that connection {conn} points at the region where the incident "
@@ -607,34 +689,15 @@ class SodaCloudHook(BaseHook):
         return "See Soda Cloud's API documentation for this status."
 
 
-def normalise_incident_id(incident_id: Any) -> str:
-    """Check an incident id before it goes into a URL path; blanks around it are dropped.
+def _masked_settings(conn: Any) -> SodaCloudSettings:
+    """Return the settings of ``conn``, with every secret they hold registered with Airflow's masker."""
+    from airflow.providers.common.compat.sdk import mask_secret
 
-    The id is later percent-encoded as one path segment, so it can never address another path.
-    Ids that no encoding can protect (``.`` and ``..``, which clients and proxies collapse) and
-    ids that cannot be real (empty, control characters, absurdly long) are refused here.
-    """
-    if isinstance(incident_id, int) and not isinstance(incident_id, bool):
-        incident_id = str(incident_id)
-    if not isinstance(incident_id, str):
-        raise SodaCloudValidationError(
-            f"incident_id must be a string, got {type(incident_id).__name__}: {incident_id!r}."
-        )
-    cleaned = incident_id.strip()
-    if not cleaned:
-        raise SodaCloudValidationError(
-            "incident_id is empty. Pass the id of the Soda Cloud incident (params, dag_run.conf or XCom)."
-        )
-    if cleaned in (".", ".."):
-        raise SodaCloudValidationError(f"incident_id {cleaned!r} is not a valid incident id.")
-    if any(unicodedata.category(char) == "Cc" for char in cleaned):
-        raise SodaCloudValidationError(f"incident_id {cleaned!r} contains control characters.")
-    if len(cleaned) > MAX_INCIDENT_ID_LENGTH:
-        raise SodaCloudValidationError(
-            f"incident_id is {len(cleaned)} characters long; Soda Cloud ids are far shorter "
-            f"(at most {MAX_INCIDENT_ID_LENGTH} accepted)."
-        )
-    return cleaned
+    settings = SodaCloudSettings.from_connection(conn)
+    for secret in (settings.key_secret, settings.token):
+        if secret:
+            mask_secret(secret)
+    return settings
 
 
 def _id_sequence(incident_ids: Iterable[str]) -> tuple[str, ...]:

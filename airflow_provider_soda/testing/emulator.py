@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, quote, unquote
 
 from airflow_provider_soda.endpoints import (
     ENDPOINTS,
+    LIST_DATASETS,
     LIST_INCIDENTS,
     TEST_LOGIN,
     TRACE_ID_HEADER,
@@ -200,8 +201,9 @@ class Fault:
     ``status`` answers with that status (body: an ``ErrorResponse`` unless ``body`` is given),
     ``delay`` waits that many seconds first, ``drop`` closes the connection without an answer,
     ``truncate`` sends the headers and half the body, then closes the connection.
-    ``endpoint`` limits the fault to one bucket (``update_incident``, ``test_login``, ...) and
-    ``incident_id`` to the updates of one incident.
+    ``endpoint`` limits the fault to one bucket (``update_incident``, ``test_login``, ...),
+    ``incident_id`` to the updates of one incident, and ``query`` to the requests whose query
+    holds these values (``{"datasetId": "ds-orders"}``: the listings of one selection).
     """
 
     status: int | None = None
@@ -213,6 +215,7 @@ class Fault:
     times: int = 1
     endpoint: str | None = None
     incident_id: str | None = None
+    query: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -272,6 +275,9 @@ class SodaCloudEmulator:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._trace_counter = 0
+        self._before: dict[str, Callable[[dict[str, list[str]]], None]] = {}
+        #: Dataset ids the datasets listing returns, by name (every seeded one by default).
+        self.datasets: dict[str, str] = dict(DATASETS)
         for incident in default_incidents() if incidents is None else incidents:
             self.add_incident(incident)
 
@@ -351,6 +357,17 @@ class SodaCloudEmulator:
         with self._lock:
             return [dict(entry) for entry in self._history[incident_id]]
 
+    def before(self, endpoint: str, action: Callable[[dict[str, list[str]]], None] | None) -> None:
+        """Call ``action(query)`` before answering each request to ``endpoint`` (None: stop).
+
+        For tests that change the state between two requests of one listing.
+        """
+        with self._lock:
+            if action is None:
+                self._before.pop(endpoint, None)
+            else:
+                self._before[endpoint] = action
+
     def inject(self, *faults: Fault) -> None:
         """Queue faults; each matching request consumes the first one that applies."""
         with self._lock:
@@ -389,10 +406,14 @@ class SodaCloudEmulator:
 
     # -- request handling (called from server threads) -------------------------------------------
 
-    def _take_fault(self, endpoint: str | None, incident_id: str | None) -> Fault | None:
+    def _take_fault(
+        self, endpoint: str | None, incident_id: str | None, query: Mapping[str, list[str]]
+    ) -> Fault | None:
         with self._lock:
             for fault in self._faults:
                 if fault.endpoint not in (None, endpoint) or fault.incident_id not in (None, incident_id):
+                    continue
+                if any(query.get(name, [None])[-1] != value for name, value in fault.query.items()):
                     continue
                 fault.times -= 1
                 if fault.times <= 0:
@@ -473,21 +494,69 @@ class SodaCloudEmulator:
                 key=lambda r: (r.get("number") or 0, r["id"]),
             )
             chunk = [self._content(r) for r in found[page * size : (page + 1) * size]]
-        pages = -(-len(found) // size)
-        return 200, {
-            "content": chunk,
-            "first": page == 0,
-            "last": page >= pages - 1,
-            "number": page,
-            "size": size,
-            "totalElements": len(found),
-            "totalPages": pages,
-        }
+        return 200, _page(chunk, page, size, len(found))
+
+    def _datasets(self, query: Mapping[str, list[str]]) -> tuple[int, Any]:
+        """``GET /api/v1/datasets``: sorted by name, ``search`` on the name, one page."""
+        one = {name: values[-1] for name, values in query.items()}
+        try:
+            page, size = int(one.get("page", "0")), int(one.get("size", "10"))
+        except ValueError:
+            return 400, {"code": "bad_request", "message": "page and size must be integers"}
+        if page < 0 or not 10 <= size <= 1000:
+            return 400, {"code": "bad_request", "message": "page must be >= 0 and size 10..1000"}
+        try:
+            updated_after = _instant(one["from"], "from") if "from" in one else None
+        except ValueError as err:
+            return 400, {"code": "bad_request", "message": str(err)}
+        if updated_after is not None and updated_after >= _DATASETS_UPDATED:
+            return 200, _page([], page, size, 0)
+        search = one.get("search", "").lower()
+        with self._lock:
+            found = sorted((n, i) for n, i in self.datasets.items() if search in n.lower())
+            counts = {i: 0 for _, i in found}
+            for record in self._incidents.values():
+                if record.get("datasetId") in counts and record["status"] != "resolved":
+                    counts[record["datasetId"]] += 1
+        chunk = [
+            {
+                "id": dataset_id,
+                "name": name,
+                "qualifiedName": f"warehouse.public.{name}",
+                "cloudUrl": f"{self.url}/datasets/{quote(dataset_id, safe='')}",
+                "datasource": {"name": "warehouse", "type": "postgres"},
+                "healthStatus": 0 if counts[dataset_id] else 1,
+                "dataQualityStatus": "fail" if counts[dataset_id] else "pass",
+                "checks": 1,
+                "incidents": counts[dataset_id],
+                "lastUpdated": _DATASETS_UPDATED.isoformat(),
+            }
+            for name, dataset_id in found[page * size : (page + 1) * size]
+        ]
+        return 200, _page(chunk, page, size, len(found))
 
     def _next_trace_id(self) -> str:
         with self._lock:
             self._trace_counter += 1
             return f"emulator-trace-{self._trace_counter:06d}"
+
+
+#: When the emulator's datasets were last updated (the datasets listing's ``from`` filters on it).
+_DATASETS_UPDATED = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _page(content: list[dict[str, Any]], page: int, size: int, total: int) -> dict[str, Any]:
+    """Return a page of a paginated listing, as Soda's ``PublicApi...Response`` schemas have it."""
+    pages = -(-total // size)
+    return {
+        "content": content,
+        "first": page == 0,
+        "last": page >= pages - 1,
+        "number": page,
+        "size": size,
+        "totalElements": total,
+        "totalPages": pages,
+    }
 
 
 def _list_params(query: Mapping[str, list[str]]) -> dict[str, Any]:
@@ -562,6 +631,8 @@ def _route(method: str, raw_path: str) -> tuple[str | None, str | None]:
         return TEST_LOGIN.bucket, None
     if raw_path == LIST_INCIDENTS.path and method == "GET":
         return LIST_INCIDENTS.bucket, None
+    if raw_path == LIST_DATASETS.path and method == "GET":
+        return LIST_DATASETS.bucket, None
     if raw_path.startswith(_INCIDENTS_PREFIX) and method == "POST":
         segment = raw_path[len(_INCIDENTS_PREFIX) :]
         if segment and "/" not in segment:
@@ -570,7 +641,7 @@ def _route(method: str, raw_path: str) -> tuple[str | None, str | None]:
 
 
 def _allowed_methods(raw_path: str) -> list[str]:
-    if raw_path in (TEST_LOGIN.path, LIST_INCIDENTS.path):
+    if raw_path in (TEST_LOGIN.path, LIST_INCIDENTS.path, LIST_DATASETS.path):
         return ["GET"]
     if raw_path.startswith(_INCIDENTS_PREFIX) and "/" not in raw_path[len(_INCIDENTS_PREFIX) :]:
         return ["POST"]
@@ -643,7 +714,7 @@ class _Handler(BaseHTTPRequestHandler):
                     )
                 )
 
-        fault = em._take_fault(endpoint, incident_id)
+        fault = em._take_fault(endpoint, incident_id, query)
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
@@ -658,6 +729,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(fault.status, payload, dict(fault.headers), truncate=fault.truncate)
                 return
 
+        before = em._before.get(endpoint) if endpoint else None
+        if before is not None:
+            before(query)
         if endpoint is None:
             if method == "GET" and raw_path == ADMIN_PATH:
                 return self._send(200, em.snapshot())
@@ -682,6 +756,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = em._update(incident_id, body)
         elif endpoint == LIST_INCIDENTS.bucket:
             status, payload = em._list(query)
+        elif endpoint == LIST_DATASETS.bucket:
+            status, payload = em._datasets(query)
         else:
             status, payload = 200, {"organisationName": em.organisation_name}
         record(status)
