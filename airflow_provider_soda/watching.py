@@ -12,20 +12,38 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_soda.exceptions import SodaCloudValidationError
-from airflow_provider_soda.models import Incident, IncidentStatus
+from airflow_provider_soda.exceptions import SodaCloudError, SodaCloudPollError, SodaCloudValidationError
+from airflow_provider_soda.models import Incident, IncidentStatus, normalise_incident_id
 from airflow_provider_soda.selection import IncidentSelection
 
 if TYPE_CHECKING:
     from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
 
 
+#: The part of a snapshot that holds the incidents read by id (selections are keyed by their own key).
+IDS_PART = "incident_ids"
+#: The most incidents a sensor returns (XCom) or a trigger event carries, in compact form: a
+#: selection may match thousands, and an event is stored in Airflow's database.
+MAX_RETURNED_INCIDENTS = 100
+#: What a returned incident keeps: enough to name it and link to it, without its long texts.
+COMPACT_FIELDS = ("id", "number", "name", "status", "severity", "cloud_url")
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """One poll's answer: incidents by id, and each selection's incidents by selection key."""
+    """One poll's answer: incidents by id, and each selection's incidents by selection key.
+
+    ``errors`` holds the error of each part that could not be read, so that one selection's 403
+    fails only the waits on that selection.
+    """
 
     by_id: dict[str, Incident] = field(default_factory=dict)
     by_selection: dict[str, list[Incident]] = field(default_factory=dict)
+    errors: dict[str, SodaCloudError] = field(default_factory=dict)
+
+    def error_for(self, watch: IncidentWatch) -> SodaCloudError | None:
+        """Return the error that kept this poll from reading what ``watch`` needs, or None."""
+        return self.errors.get(watch.part)
 
 
 @dataclass(frozen=True)
@@ -56,8 +74,6 @@ class IncidentWatch:
         allow_unfiltered_selection: bool = False,
     ) -> IncidentWatch:
         """Validate a watch; :class:`SodaCloudValidationError` names what is wrong."""
-        from airflow_provider_soda.hooks.soda_cloud import normalise_incident_id
-
         if bool(incident_ids) == (selection is not None):
             raise SodaCloudValidationError("Watch either incident ids or a selection (exactly one of them).")
         if isinstance(selection, dict):
@@ -72,6 +88,11 @@ class IncidentWatch:
             raise SodaCloudValidationError("target_status is empty: name the status(es) that end the wait.")
         ids = tuple(dict.fromkeys(normalise_incident_id(i) for i in incident_ids))
         return cls(incident_ids=ids, selection=selection, target_statuses=targets)
+
+    @property
+    def part(self) -> str:
+        """Which part of a :class:`Snapshot` this watch reads: the ids, or its selection."""
+        return self.selection_key or IDS_PART
 
     @property
     def selection_key(self) -> str | None:
@@ -119,11 +140,42 @@ class IncidentWatch:
 
 
 def read_snapshot(hook: SodaCloudHook, watches: Iterable[IncidentWatch]) -> Snapshot:
-    """Read what ``watches`` need in as few requests as the API allows (blocking: call it in a thread)."""
+    """Read what ``watches`` need in as few requests as the API allows (blocking: call it in a thread).
+
+    Each part (the ids, each distinct selection) is read on its own: a part that fails records
+    its error in :attr:`Snapshot.errors` and the other parts are still read.
+    """
     watches = list(watches)
     ids = list(dict.fromkeys(i for w in watches for i in w.incident_ids))
-    selections = {w.selection_key: w.selection for w in watches if w.selection is not None}
-    return Snapshot(
-        by_id=hook.get_incidents(ids) if ids else {},
-        by_selection={str(key): list(hook.select_incidents(s)) for key, s in selections.items()},
-    )
+    selections = {w.part: w.selection for w in watches if w.selection is not None}
+    by_id: dict[str, Incident] = {}
+    by_selection: dict[str, list[Incident]] = {}
+    errors: dict[str, SodaCloudError] = {}
+    if ids:
+        try:
+            by_id = hook.get_incidents(ids)
+        except Exception as err:
+            errors[IDS_PART] = poll_error(err)
+    for key, selection in selections.items():
+        try:
+            by_selection[key] = list(hook.select_incidents(selection))
+        except Exception as err:
+            errors[key] = poll_error(err)
+    return Snapshot(by_id=by_id, by_selection=by_selection, errors=errors)
+
+
+def poll_error(err: BaseException) -> SodaCloudError:
+    """``err`` as this provider's error: an unforeseen one is retryable (the next poll tries again)."""
+    if isinstance(err, SodaCloudError):
+        return err
+    return SodaCloudPollError(f"Could not poll Soda Cloud: {type(err).__name__}: {err}")
+
+
+def compact(incidents: Iterable[Incident | dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """Return at most :data:`MAX_RETURNED_INCIDENTS` incidents in compact form, and how many there were."""
+    incidents = list(incidents)
+    shown = [
+        {k: v for k, v in (i if isinstance(i, dict) else i.to_xcom()).items() if k in COMPACT_FIELDS}
+        for i in incidents[:MAX_RETURNED_INCIDENTS]
+    ]
+    return shown, len(incidents)

@@ -72,6 +72,67 @@ def main() -> None:
     print(
         "(reference: one request per sensor per interval; over 1,000 ids a poll takes one request per 1,000)"
     )
+    mixed()
+
+
+MIXED_FAST, MIXED_SLOW_INTERVAL, MIXED_SECONDS = 200, 6 * 3600.0, 6.0
+
+
+async def wait_mixed(
+    emulator: SodaCloudEmulator, fast_ids: list[str], slow_id: str
+) -> tuple[float, list[float]]:
+    """One 6-hour wait, then 200 waits on 1 s: (list requests per second, each fast wait's detection delay)."""
+
+    def trigger(incident_id: str, interval: float) -> SodaCloudIncidentTrigger:
+        watch = IncidentWatch.build(incident_ids=[incident_id]).to_json()
+        return SodaCloudIncidentTrigger(watch=watch, soda_cloud_conn_id=CONN, poll_interval=interval)
+
+    fired: dict[str, float] = {}
+
+    async def first(incident_id: str, interval: float) -> None:
+        async for _ in trigger(incident_id, interval).run():
+            fired[incident_id] = time.monotonic()
+            return
+
+    slow = asyncio.create_task(first(slow_id, MIXED_SLOW_INTERVAL))
+    poller = IncidentPoller.for_connection(CONN)
+    while poller.polls < 1:  # the slow wait polled once: from now on it is due in six hours
+        await asyncio.sleep(0.01)
+    tasks = [asyncio.create_task(first(i, 1.0)) for i in fast_ids]
+    await asyncio.sleep(1.5)  # the fast waits joined and are polled
+    before, started = len(emulator.requests_to("list_incidents")), time.monotonic()
+    await asyncio.sleep(MIXED_SECONDS)
+    rate = (len(emulator.requests_to("list_incidents")) - before) / (time.monotonic() - started)
+    for incident_id in fast_ids:
+        emulator._update(incident_id, {"status": "resolved"})
+    resolved_at = time.monotonic()
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
+    slow.cancel()
+    return rate, sorted(fired[i] - resolved_at for i in fast_ids)
+
+
+def mixed() -> None:
+    print()
+    print(
+        f"Mixed intervals: one wait on {MIXED_SLOW_INTERVAL / 3600:g} h joined first, then {MIXED_FAST} waits "
+        f"on 1 s (real time), in one triggerer; {MIXED_SECONDS:g} s measured, then the {MIXED_FAST} are resolved."
+    )
+    fast_ids = [f"fast-{k:04d}" for k in range(MIXED_FAST)]
+    incidents = [{"id": i} for i in [*fast_ids, "slow-0000"]]
+    with SodaCloudEmulator(incidents=incidents, enforce_rate_limits=False) as emulator:
+        os.environ["AIRFLOW_CONN_SODA_CLOUD_DEFAULT"] = emulator.airflow_connection()
+        rate, delays = asyncio.run(wait_mixed(emulator, fast_ids, "slow-0000"))
+    header = (
+        f"{'waits':>9} {'req/s':>6} {'reference':>9} {'ratio':>6} {'detected p50':>12} {'detected max':>12}"
+    )
+    print(header)
+    print("-" * len(header))
+    print(
+        f"{MIXED_FAST:>5} + 1 {rate:6.2f} {1.0:9.2f} {rate:6.2f} {delays[len(delays) // 2]:11.2f}s {delays[-1]:11.2f}s"
+    )
+    print(
+        "(reference: one request per second for the 1 s waits; each should notice within about one interval)"
+    )
 
 
 if __name__ == "__main__":

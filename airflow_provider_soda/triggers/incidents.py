@@ -13,6 +13,7 @@ the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_soda.exceptions import SodaCloudError, SodaCloudValidationError
 from airflow_provider_soda.models import Incident
-from airflow_provider_soda.watching import IncidentWatch
+from airflow_provider_soda.watching import IncidentWatch, Snapshot, compact
 
 try:  # Airflow 3: triggers that may schedule DAGs through an AssetWatcher
     from airflow.triggers.base import BaseEventTrigger
@@ -35,9 +36,10 @@ DEFAULT_POLL_INTERVAL = 60.0
 class SodaCloudIncidentTrigger(BaseTrigger):
     """Fire once the watched incidents reach a target status (or the wait cannot succeed).
 
-    The event is ``{"status": "success", "incidents": [...]}`` or ``{"status": "error", "message": ...}``
-    (an incident that does not exist, a 401...). Errors that may pass (rate limits, outages) are
-    logged and the next poll tries again.
+    The event is ``{"status": "success", "incidents": [...], "matched": n}`` (at most
+    :data:`~airflow_provider_soda.watching.MAX_RETURNED_INCIDENTS` incidents in compact form, of
+    ``matched``) or ``{"status": "error", "message": ...}`` (an incident that does not exist, a
+    401...). Errors that may pass (rate limits, outages) are logged and the next poll tries again.
 
     The trigger also keeps the sensor's deadline (``{"status": "timeout"}`` after ``deadline``):
     the triggerer's own deferral timeout does the same, but ``dag.test()`` does not enforce it.
@@ -59,7 +61,7 @@ class SodaCloudIncidentTrigger(BaseTrigger):
         super().__init__()  # type: ignore[no-untyped-call]
         self.watch = watch
         self.soda_cloud_conn_id = soda_cloud_conn_id
-        self.poll_interval = poll_interval
+        self.poll_interval = float(poll_interval)  # 60 and 60.0 must serialise alike
         self.deadline = deadline
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -71,8 +73,6 @@ class SodaCloudIncidentTrigger(BaseTrigger):
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        import asyncio
-
         from airflow_provider_soda.triggers.poller import IncidentPoller
 
         watch = IncidentWatch.from_json(self.watch)
@@ -85,20 +85,23 @@ class SodaCloudIncidentTrigger(BaseTrigger):
                     message = f"Gave up at the sensor's timeout, waiting until {watch.describe()}."
                     yield TriggerEvent({"status": "timeout", "message": message})  # type: ignore[no-untyped-call]
                     return
-                if isinstance(answer, SodaCloudError):
-                    if answer.retryable:
-                        self.log.warning("Soda Cloud poll failed, trying again next interval: %s", answer)
+                error = answer if isinstance(answer, SodaCloudError) else answer.error_for(watch)
+                if error is not None:
+                    if error.retryable:
+                        self.log.warning("Soda Cloud poll failed, trying again next interval: %s", error)
                         continue
-                    yield TriggerEvent({"status": "error", "message": str(answer)})  # type: ignore[no-untyped-call]
+                    yield TriggerEvent({"status": "error", "message": str(error)})  # type: ignore[no-untyped-call]
                     return
+                assert isinstance(answer, Snapshot)
                 verdict = watch.check(answer)
                 if verdict.missing:
                     message = _missing_message(verdict.missing, self.soda_cloud_conn_id)
                     yield TriggerEvent({"status": "error", "message": message})  # type: ignore[no-untyped-call]
                     return
                 if verdict.done:
-                    incidents = [i.to_xcom() for i in verdict.incidents]
-                    yield TriggerEvent({"status": "success", "incidents": incidents})  # type: ignore[no-untyped-call]
+                    incidents, matched = compact(verdict.incidents)
+                    event = {"status": "success", "incidents": incidents, "matched": matched}
+                    yield TriggerEvent(event)  # type: ignore[no-untyped-call]
                     return
                 self.log.info("Waiting until %s: %d not yet.", watch.describe(), len(verdict.pending))
 
@@ -156,7 +159,7 @@ class SodaCloudIncidentEventTrigger(BaseEventTrigger):
         if self.problem is not None and isinstance(selection, str):
             self.selection = {"unreadable": selection}
         self.soda_cloud_conn_id = soda_cloud_conn_id
-        self.poll_interval = poll_interval
+        self.poll_interval = float(poll_interval)  # 60 and 60.0 must give the same trigger hash
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         # The selection travels as JSON text: Airflow 3.2 hands an asset watcher's dict kwargs back
@@ -171,19 +174,25 @@ class SodaCloudIncidentEventTrigger(BaseEventTrigger):
         from airflow_provider_soda.triggers.poller import IncidentPoller
 
         if self.problem is not None:
+            # Ending without an event would make the triggerer start it again, and log this again,
+            # forever: say it once and stay idle until the DAG's watcher is changed.
             self.log.error(
-                "This watcher's stored selection is not valid, so it watches nothing: %s", self.problem
+                "This watcher's stored selection is not valid, so it watches nothing until the DAG's "
+                "AssetWatcher is fixed: %s",
+                self.problem,
             )
-            return
+            await asyncio.Event().wait()
         poller = IncidentPoller.for_connection(self.soda_cloud_conn_id)
         seen: dict[str, str | None] | None = None
         async with poller.subscribe(self.watch, self.poll_interval) as answers:
             while True:
                 answer = await answers.get()
-                if isinstance(answer, SodaCloudError):
+                error = answer if isinstance(answer, SodaCloudError) else answer.error_for(self.watch)
+                if error is not None:
                     # An event trigger has no task to fail: it keeps watching and says why it could not.
-                    self.log.error("Soda Cloud poll failed, trying again next interval: %s", answer)
+                    self.log.error("Soda Cloud poll failed, trying again next interval: %s", error)
                     continue
+                assert isinstance(answer, Snapshot)
                 incidents = self.watch.check(answer).incidents
                 if seen is not None:
                     for payload in changes(seen, incidents):
@@ -207,7 +216,7 @@ def changes(seen: dict[str, str | None], incidents: list[Incident]) -> list[dict
         previous = seen.get(str(incident.id), _UNSEEN)
         if previous == incident.status_value:
             continue
-        payload = {k: v for k, v in incident.to_xcom().items() if k in _PAYLOAD_FIELDS}
+        payload: dict[str, Any] = compact([incident])[0][0]
         payload["change"] = "appeared" if previous is _UNSEEN else "status_changed"
         payload["previous_status"] = None if previous is _UNSEEN else previous
         payloads.append(payload)
@@ -215,7 +224,6 @@ def changes(seen: dict[str, str | None], incidents: list[Incident]) -> list[dict
 
 
 _UNSEEN = "\0unseen"
-_PAYLOAD_FIELDS = ("id", "number", "name", "status", "severity", "cloud_url")
 
 
 def _missing_message(missing: list[str], conn_id: str) -> str:
