@@ -86,7 +86,10 @@ def test_incidents_already_as_asked_are_skipped_without_a_request(
     [
         ({}, "the selection has no filter, so it would select every incident"),
         ({"dataset_id": None, "status": None}, "the selection has no filter"),
-        ({"status": "open"}, "matches more than max_incidents=3 Soda Cloud incidents; nothing was sent"),
+        (
+            {"status": "open"},
+            "would change 9 Soda Cloud incidents (9 match), more than max_incidents=3; nothing was sent",
+        ),
         ({"status": "done"}, "status must be one of: reported, investigating, fixing, resolved"),
         ({"created_from": "2026-11-01T00:00:00"}, "has no timezone"),
         ({"dataset": "ds-orders"}, "unknown filter 'dataset'; valid filters: status, severity, dataset_id"),

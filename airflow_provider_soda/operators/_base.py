@@ -10,7 +10,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator
 
-from airflow_provider_soda.exceptions import SodaCloudError
+from airflow_provider_soda.exceptions import SodaCloudError, SodaCloudValidationError
 from airflow_provider_soda.hooks.retry import RetryLimits
 from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
 from airflow_provider_soda.retry_policy import RETRY_POLICIES_SUPPORTED, default_retry_policy
@@ -83,3 +83,21 @@ def fail_fast() -> Iterator[None]:
         if err.retryable:
             raise
         raise AirflowFailException(str(err)) from err
+
+
+def verify_dataset_ids(hook: SodaCloudHook, dataset_ids: Sequence[str]) -> None:
+    """Refuse dataset ids that Soda Cloud does not list, so that a typo cannot pass as "no incident".
+
+    An unknown dataset has no incidents, so a sensor, a gate or a bulk update on it would succeed
+    without doing anything. Operators call this when the result would pass on such an empty
+    answer; each takes ``verify_dataset_ids=False`` for users who mean an id Soda does not list
+    (yet).
+    """
+    unknown = hook.unknown_dataset_ids(dataset_ids)
+    if unknown:
+        raise SodaCloudValidationError(
+            f"Soda Cloud at {hook.base_url} lists no dataset {', '.join(repr(i) for i in unknown)} for the API "
+            f"key's user (connection {hook.soda_cloud_conn_id!r}), so no incident could ever match. Check the "
+            "id (it is in the dataset page's URL in Soda Cloud), the connection's region, and that the user "
+            "has 'View dataset' on it; pass verify_dataset_ids=False if the id is meant to be unknown."
+        )

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowSkipException
 
 from airflow_provider_soda.exceptions import SodaCloudIncidentsOpenError, SodaCloudValidationError
+from airflow_provider_soda.links.incidents import INCIDENT_URL_XCOM_KEY, SodaCloudIncidentLink
 from airflow_provider_soda.models import Incident, IncidentSeverity
-from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast
+from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast, verify_dataset_ids
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -26,6 +27,11 @@ class SodaCloudIncidentGateOperator(SodaCloudBaseOperator):
     orders". Open means any status but ``resolved``. Each blocking incident is logged with its
     link, pushed to XCom ``open_incidents`` and returned (an empty list when the gate passes).
 
+    A dataset id that Soda Cloud does not list would find no incident and open the gate, so
+    before it opens, the ids are checked against Soda's datasets listing (cached; one request of
+    that listing's 10 per 60 s at most every ten minutes per process); ``verify_dataset_ids=False``
+    skips the check. When exactly one incident blocks, the "Soda Cloud incident" link opens it.
+
     With ``on_open="fail"`` (default) the task fails with
     :class:`~airflow_provider_soda.exceptions.SodaCloudIncidentsOpenError`; the task's own
     retries apply, so ``retries``/``retry_delay`` make it check again later (to wait for the
@@ -36,10 +42,12 @@ class SodaCloudIncidentGateOperator(SodaCloudBaseOperator):
     :param dataset_ids: one Soda Cloud dataset id or several (templated).
     :param min_severity: ``minor``, ``major`` or ``critical`` (default; templated).
     :param on_open: ``fail`` or ``skip``.
+    :param verify_dataset_ids: fail when a dataset id is not one Soda Cloud lists (default).
     """
 
     template_fields: Sequence[str] = ("dataset_ids", "min_severity", *SodaCloudBaseOperator.template_fields)
     ui_color = "#fce8e6"
+    operator_extra_links = (SodaCloudIncidentLink(),)
 
     def __init__(
         self,
@@ -47,6 +55,7 @@ class SodaCloudIncidentGateOperator(SodaCloudBaseOperator):
         dataset_ids: str | list[str],
         min_severity: str = IncidentSeverity.CRITICAL.value,
         on_open: str = "fail",
+        verify_dataset_ids: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -55,6 +64,7 @@ class SodaCloudIncidentGateOperator(SodaCloudBaseOperator):
         self.dataset_ids = dataset_ids
         self.min_severity = min_severity
         self.on_open = on_open
+        self.verify_dataset_ids = verify_dataset_ids
 
     def _severities(self) -> tuple[IncidentSeverity, ...]:
         from airflow_provider_soda.selection import SEVERITY_ORDER, IncidentSelection
@@ -80,6 +90,8 @@ class SodaCloudIncidentGateOperator(SodaCloudBaseOperator):
             )
             try:
                 blocking = [i for i in self.hook.select_incidents(selection) if _at_least(i, severities)]
+                if not blocking and self.verify_dataset_ids:  # about to open: a typo must not open it
+                    verify_dataset_ids(self.hook, selection.dataset_id)
             finally:
                 self.hook.close()
         found = [incident.to_xcom() for incident in blocking]
@@ -88,6 +100,8 @@ class SodaCloudIncidentGateOperator(SodaCloudBaseOperator):
         if not blocking:
             self.log.info("Gate open: no %s+ incident is open on %s.", severities[0].value, guarded)
             return found
+        if len(blocking) == 1 and blocking[0].cloud_url:
+            context["ti"].xcom_push(key=INCIDENT_URL_XCOM_KEY, value=blocking[0].cloud_url)
         for incident in blocking:
             self.log.warning(
                 "Open Soda Cloud incident #%s %r (%s, %s): %s",

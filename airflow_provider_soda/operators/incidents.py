@@ -23,7 +23,7 @@ from airflow_provider_soda.exceptions import (
 from airflow_provider_soda.hooks.retry import RetryLimits
 from airflow_provider_soda.links.incidents import INCIDENT_URL_XCOM_KEY, SodaCloudIncidentLink
 from airflow_provider_soda.models import UPDATE_FIELDS, Incident, IncidentUpdate
-from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast
+from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast, verify_dataset_ids
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -233,19 +233,23 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
     ``{"dataset_id": "ds-orders", "status": "open"}`` -> ``status="resolved"`` after a backfill.
     The selection is resolved once, when the task starts: incidents already as asked are skipped
     without a request, the others are updated (a deferral resumes on that same list, kept in XCom
-    ``selected_incident_ids``). Safety: a selection without any filter is refused unless
-    ``allow_unfiltered_selection=True``, and when more than ``max_incidents`` match the task fails
-    before the first update.
+    ``selected_incident_ids``). Safety: a selection without any filter, or with a filter that
+    rendered empty, is refused unless ``allow_unfiltered_selection=True``; when more than
+    ``max_incidents`` incidents would change (those already as asked do not count) the task fails
+    before the first update, saying how many; and a ``dataset_id`` Soda Cloud does not list fails
+    the task (``verify_dataset_ids=False`` allows it).
 
     ``dry_run=True`` (any mode) reads the incidents, logs what would change and returns the
-    outcomes with ``dry_run`` and ``changes`` (``{field: [now, asked]}``), sending no update.
+    outcomes with ``dry_run`` and ``changes`` (``{field: [now, asked]}``), sending no update. A dry
+    run never refuses for ``max_incidents``: it says that a real run would.
 
     :param incident_ids: the incidents to update, all with the operator's fields (templated).
     :param updates: per-incident dicts with an ``incident_id`` and its fields (templated).
     :param selection: filters that select the incidents to update (templated).
     :param allow_unfiltered_selection: let an empty selection select every incident.
-    :param max_incidents: most incidents a selection may match (default 100).
+    :param max_incidents: most incidents a selection may change (default 100).
     :param dry_run: report what would change; send nothing.
+    :param verify_dataset_ids: fail when a selection's ``dataset_id`` is not one Soda Cloud lists.
     """
 
     template_fields: Sequence[str] = (
@@ -254,6 +258,7 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
         "selection",
         *_IncidentOperatorBase.template_fields,
     )
+    template_fields_renderers = {"selection": "json", "updates": "json", "incident_ids": "json"}
 
     def __init__(
         self,
@@ -264,6 +269,7 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
         allow_unfiltered_selection: bool = False,
         max_incidents: int = DEFAULT_MAX_INCIDENTS,
         dry_run: bool = False,
+        verify_dataset_ids: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -281,6 +287,7 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
         self.allow_unfiltered_selection = allow_unfiltered_selection
         self.max_incidents = max_incidents
         self.dry_run_only = dry_run  # BaseOperator.dry_run() is Airflow's own check
+        self.verify_dataset_ids = verify_dataset_ids
 
     def _plan(self) -> list[tuple[str, IncidentUpdate]]:
         """Every (incident id, validated update), or AirflowFailException listing all problems."""
@@ -359,18 +366,33 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
             )
             return [(incident_id, update) for incident_id in ids or []], [], {}
         selection = self._selection()
-        matched: dict[str, Incident] = {}
-        for incident in self.hook.select_incidents(selection):
-            matched[str(incident.id)] = incident
-            if len(matched) > self.max_incidents:
-                raise AirflowFailException(
-                    f"The selection ({selection.describe()}) matches more than max_incidents="
-                    f"{self.max_incidents} Soda Cloud incidents; nothing was sent. Narrow the selection, "
-                    "or raise max_incidents if that many is intended."
-                )
-        self.log.info("The selection (%s) matches %d incidents.", selection.describe(), len(matched))
+        matched = {str(incident.id): incident for incident in self.hook.select_incidents(selection)}
+        if (
+            selection.dataset_id
+            and self.verify_dataset_ids
+            and not (len(selection.dataset_id) == 1 and matched)
+        ):
+            verify_dataset_ids(self.hook, selection.dataset_id)
         unchanged = [i for i in matched.values() if i.satisfies(update)]
         plan = [(incident_id, update) for incident_id, i in matched.items() if not i.satisfies(update)]
+        self.log.info(
+            "The selection (%s) matches %d incidents; %d need a change, %d are already as asked.",
+            selection.describe(),
+            len(matched),
+            len(plan),
+            len(unchanged),
+        )
+        if len(plan) > self.max_incidents:
+            message = (
+                f"The selection ({selection.describe()}) would change {len(plan)} Soda Cloud incidents "
+                f"({len(matched)} match), more than max_incidents={self.max_incidents}"
+            )
+            if not self.dry_run_only:
+                raise AirflowFailException(
+                    f"{message}; nothing was sent. Narrow the selection, or raise max_incidents to at "
+                    f"least {len(plan)} if that many is intended."
+                )
+            self.log.warning("Dry run: %s; a real run would refuse and send nothing.", message)
         if not self.dry_run_only:
             ti.xcom_push(key=SELECTED_IDS_XCOM_KEY, value=[incident_id for incident_id, _ in plan])
         return plan, unchanged, matched

@@ -15,8 +15,8 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_soda.exceptions import SodaCloudError
-from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast
+from airflow_provider_soda.links.incidents import INCIDENT_URL_XCOM_KEY, SodaCloudIncidentLink
+from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast, verify_dataset_ids
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -32,20 +32,29 @@ class SodaCloudIncidentSensor(SodaCloudBaseOperator, BaseSensorOperator):
     ``{"dataset_id": "ds-orders", "severity": "critical"}``). A selection is evaluated at every
     poke, and the wait is over when every incident it matches is in a target status (also when it
     matches none, which is logged). An incident id that Soda Cloud does not know fails the task
-    at once (``soft_fail=True`` skips it instead), as do a bad API key or a typo in a status.
+    at once, as do a bad API key, a typo in a status, a filter that rendered empty, and a
+    ``dataset_id`` that Soda Cloud does not list (checked when the wait would end;
+    ``verify_dataset_ids=False`` skips that check). ``soft_fail=True`` or ``never_fail=True``
+    skip the task instead, in every mode.
 
     ``deferrable=True`` frees the worker slot: the wait happens in the triggerer, where every
-    waiting sensor of one connection shares one poll per ``poke_interval`` (one request for up to
-    1,000 incident ids), so hundreds of them cost what one costs. ``timeout``, ``poke_interval``,
-    ``mode="reschedule"`` and ``soft_fail`` work as on every Airflow sensor.
+    waiting sensor of one connection shares one poll loop (waits due together share requests,
+    up to 1,000 incident ids each), so hundreds of them cost what one costs, and each is still
+    polled on its own ``poke_interval``. ``timeout``, ``poke_interval``, ``mode="reschedule"``
+    and ``soft_fail`` work as on every Airflow sensor.
 
-    The incidents are returned (XCom ``return_value``) as dicts with snake_case keys.
+    The incidents are returned (XCom ``return_value``) in compact form (``id``, ``number``,
+    ``name``, ``status``, ``severity``, ``cloud_url``), at most
+    :data:`~airflow_provider_soda.watching.MAX_RETURNED_INCIDENTS` of them (the log says when
+    more matched). When the task concerns one incident, its "Soda Cloud incident" link opens it.
     ``soda_cloud_conn_id``, ``hook_params`` and ``retry_policy`` are as on the operators.
 
     :param incident_id: the incident to wait for (templated).
     :param selection: filters selecting the incidents to wait for (templated).
     :param target_status: the status, or statuses, that end the wait (default ``resolved``; templated).
     :param allow_unfiltered_selection: let an empty selection watch every incident.
+    :param verify_dataset_ids: fail when a ``dataset_id`` of the selection is not a dataset Soda
+        Cloud lists (default); ``False`` lets an unknown id end the wait with a warning.
     :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
     """
 
@@ -55,6 +64,8 @@ class SodaCloudIncidentSensor(SodaCloudBaseOperator, BaseSensorOperator):
         "target_status",
         *SodaCloudBaseOperator.template_fields,
     )
+    template_fields_renderers = {"selection": "json"}
+    operator_extra_links = (SodaCloudIncidentLink(),)
     ui_color = "#e8f0fe"
 
     def __init__(
@@ -64,6 +75,7 @@ class SodaCloudIncidentSensor(SodaCloudBaseOperator, BaseSensorOperator):
         selection: dict[str, Any] | None = None,
         target_status: str | list[str] = "resolved",
         allow_unfiltered_selection: bool = False,
+        verify_dataset_ids: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
@@ -74,6 +86,7 @@ class SodaCloudIncidentSensor(SodaCloudBaseOperator, BaseSensorOperator):
         self.selection = selection
         self.target_status = target_status
         self.allow_unfiltered_selection = allow_unfiltered_selection
+        self.verify_dataset_ids = verify_dataset_ids
         self.deferrable = deferrable
 
     def _watch(self) -> IncidentWatch:
@@ -91,27 +104,57 @@ class SodaCloudIncidentSensor(SodaCloudBaseOperator, BaseSensorOperator):
         from airflow_provider_soda.watching import read_snapshot
 
         watch = self._watch()
-        try:
-            with fail_fast():
-                verdict = watch.check(read_snapshot(self.hook, [watch]))
-        except SodaCloudError as err:  # retryable (an outage, a long rate-limit queue): poke again
-            self.log.warning("Could not read the incidents this time, poking again later: %s", err)
+        snapshot = read_snapshot(self.hook, [watch])
+        error = snapshot.error_for(watch)
+        if error is not None and error.retryable:  # an outage, a long rate-limit queue: poke again
+            self.log.warning("Could not read the incidents this time, poking again later: %s", error)
             return PokeReturnValue(is_done=False)
+        if error is not None:
+            raise AirflowFailException(str(error)) from error
+        verdict = watch.check(snapshot)
         if verdict.missing:
             raise AirflowFailException(str(self.hook.not_found(verdict.missing)))
-        return self._report(watch, verdict.done, verdict.incidents, len(verdict.pending))
+        return self._report(
+            context, watch, verdict.done, verdict.incidents, len(verdict.incidents), len(verdict.pending)
+        )
 
     def _report(
-        self, watch: IncidentWatch, done: bool, incidents: list[Any], pending: int
+        self,
+        context: Context,
+        watch: IncidentWatch,
+        done: bool,
+        incidents: list[Any],
+        matched: int,
+        pending: int,
     ) -> PokeReturnValue:
-        found = [i if isinstance(i, dict) else i.to_xcom() for i in incidents]
-        if done and not found:
+        from airflow_provider_soda.watching import compact
+
+        found, _ = compact(incidents)
+        if not done:
+            self.log.info("Waiting until %s: %d of %d not yet.", watch.describe(), pending, matched)
+            return PokeReturnValue(is_done=False)
+        if watch.selection is not None and watch.selection.dataset_id:
+            self._verify_datasets(watch.selection.dataset_id, matched)
+        if not found:
             self.log.warning("No incident matches the selection; nothing to wait for (%s).", watch.describe())
-        elif done:
-            self.log.info("Done: %s.", watch.describe())
         else:
-            self.log.info("Waiting until %s: %d of %d not yet.", watch.describe(), pending, len(found))
-        return PokeReturnValue(is_done=done, xcom_value=found)
+            self.log.info("Done: %s.", watch.describe())
+        if matched > len(found):
+            self.log.info(
+                "%d incidents matched; the first %d are returned (XCom), in compact form.",
+                matched,
+                len(found),
+            )
+        if matched == 1 and found[0].get("cloud_url"):
+            context["ti"].xcom_push(key=INCIDENT_URL_XCOM_KEY, value=found[0]["cloud_url"])
+        return PokeReturnValue(is_done=True, xcom_value=found)
+
+    def _verify_datasets(self, dataset_ids: Sequence[str], matched: int) -> None:
+        """Fail when a dataset id is unknown to Soda Cloud, unless the incidents found prove it."""
+        if not self.verify_dataset_ids or (len(dataset_ids) == 1 and matched):
+            return
+        with fail_fast():
+            verify_dataset_ids(self.hook, dataset_ids)
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -119,8 +162,7 @@ class SodaCloudIncidentSensor(SodaCloudBaseOperator, BaseSensorOperator):
         try:
             first = self.poke(context)  # no deferral (and no wait) when it is already over
         except AirflowFailException as err:
-            if self.soft_fail:  # as BaseSensorOperator.execute does in poke mode
-                raise AirflowSkipException(f"Skipping due to soft_fail: {err}") from err
+            self._skip_if_allowed(err)
             raise
         if first.is_done:
             return first.xcom_value
@@ -142,10 +184,21 @@ class SodaCloudIncidentSensor(SodaCloudBaseOperator, BaseSensorOperator):
         event = event or {}
         if event.get("status") == "timeout":
             raise AirflowSensorTimeout(event.get("message"))  # soft_fail turns it into a skip
-        if event.get("status") != "success":
-            raise AirflowFailException(
-                event.get("message") or f"The Soda Cloud incident wait ended: {event}."
-            )
-        incidents: list[dict[str, Any]] = event.get("incidents", [])
-        self._report(self._watch(), True, incidents, 0)
-        return incidents
+        try:
+            if event.get("status") != "success":
+                raise AirflowFailException(
+                    event.get("message") or f"The Soda Cloud incident wait ended: {event}."
+                )
+            incidents: list[dict[str, Any]] = event.get("incidents", [])
+            matched = event.get("matched", len(incidents))
+            result = self._report(context, self._watch(), True, incidents, matched, 0)
+        except AirflowFailException as err:
+            self._skip_if_allowed(err)
+            raise
+        return list(result.xcom_value or [])
+
+    def _skip_if_allowed(self, err: AirflowFailException) -> None:
+        """Skip instead of failing with ``soft_fail`` or ``never_fail``, as poke mode does."""
+        if self.soft_fail or getattr(self, "never_fail", False):  # never_fail: Airflow 2.10+
+            flag = "soft_fail" if self.soft_fail else "never_fail"
+            raise AirflowSkipException(f"Skipping due to {flag}: {err}") from err
