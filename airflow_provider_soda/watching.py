@@ -168,7 +168,9 @@ def poll_error(err: BaseException) -> SodaCloudError:
     """``err`` as this provider's error: an unforeseen one is retryable (the next poll tries again)."""
     if isinstance(err, SodaCloudError):
         return err
-    return SodaCloudPollError(f"Could not poll Soda Cloud: {type(err).__name__}: {err}")
+    error = SodaCloudPollError(f"Could not poll Soda Cloud: {type(err).__name__}: {err}")
+    error.__cause__ = err
+    return error
 
 
 def compact(incidents: Iterable[Incident | dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:

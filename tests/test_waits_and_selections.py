@@ -515,3 +515,15 @@ def test_the_sensor_and_the_gate_link_to_their_one_incident(
     gate = dag_test("soda_test_gate", conf={"dataset_ids": ["ds-orders"]})  # one critical incident open
     assert gate.state == "failed"
     assert xcom_value(gate, "gate", key=INCIDENT_URL_XCOM_KEY).endswith("/incidents/inc-orders-dup")
+
+
+def test_in_a_worker_an_unforeseen_error_still_fails_the_poke() -> None:
+    """Only the triggerer's shared loop retries what it did not foresee; a poke fails as before."""
+    from airflow_provider_soda.sensors.incidents import SodaCloudIncidentSensor
+
+    sensor = SodaCloudIncidentSensor(
+        task_id="s", incident_id=DEMO_INCIDENT_ID, soda_cloud_conn_id="no_such_conn"
+    )
+    with pytest.raises(Exception, match="no_such_conn") as raised:
+        sensor.poke({})  # type: ignore[arg-type]
+    assert "SodaCloudPollError" not in type(raised.value).__name__

@@ -15,6 +15,7 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_soda.exceptions import SodaCloudPollError
 from airflow_provider_soda.links.incidents import INCIDENT_URL_XCOM_KEY, SodaCloudIncidentLink
 from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast, verify_dataset_ids
 
@@ -106,6 +107,10 @@ class SodaCloudIncidentSensor(SodaCloudBaseOperator, BaseSensorOperator):
         watch = self._watch()
         snapshot = read_snapshot(self.hook, [watch])
         error = snapshot.error_for(watch)
+        if isinstance(error, SodaCloudPollError) and error.__cause__ is not None:
+            # In a worker an unforeseen error (no such connection) fails the try, as it always did;
+            # only the triggerer's shared loop must outlive it.
+            raise error.__cause__
         if error is not None and error.retryable:  # an outage, a long rate-limit queue: poke again
             self.log.warning("Could not read the incidents this time, poking again later: %s", error)
             return PokeReturnValue(is_done=False)
