@@ -135,6 +135,26 @@ def test_redact_url() -> None:
     assert redact_url("redis://:pw@h:1/0") == "redis://:***@h:1/0"
     assert redact_url("rediss://user:pw@h/0") == "rediss://user:***@h/0"
     assert redact_url("unix:///run/redis.sock") == "unix:///run/redis.sock"
+    # redis-py's documented form for a password on a unix socket
+    assert redact_url("unix:///run/redis.sock?password=pw&db=3") == "unix:///run/redis.sock?password=***&db=3"
+    assert redact_url("redis://h/0?Password=pw") == "redis://h/0?Password=***"
+
+
+def test_a_password_in_the_query_reaches_no_repr_error_or_warning(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "unix:///nonexistent/soda-test-redis.sock?password=s3cret-in-query&db=0"
+    store = FallbackStore(RedisStore(url, prefix="x"))
+    assert "s3cret-in-query" not in repr(store)
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_soda.pacing"):
+        with Pacer(store, "k", LIMIT, timeout=5).slot(max_wait=5):
+            pass
+    assert "unavailable" in caplog.text
+    assert "s3cret-in-query" not in caplog.text
+    monkeypatch.setenv("AIRFLOW__SODA_CLOUD__RATE_LIMIT_STORE", "postgres://db/0?password=s3cret-in-query")
+    with pytest.raises(SodaCloudConfigError) as excinfo:
+        pacing_store()
+    assert "s3cret-in-query" not in str(excinfo.value)
 
 
 class Broken:

@@ -218,8 +218,9 @@ def _build(setting: str, directory: str, prefix: str) -> PacingStore:
 
         return FallbackStore(RedisStore(setting, prefix=prefix))
     from airflow_provider_soda.exceptions import SodaCloudConfigError
+    from airflow_provider_soda.pacing.redis_store import redact_url
 
-    shown = f"***@{setting.rpartition('@')[2]}" if "@" in setting else setting  # may hold a password
+    shown = redact_url(setting)  # may hold a password, in its user part or its query
     raise SodaCloudConfigError(
         f"[{CONFIG_SECTION}] rate_limit_store = {shown!r} is not a store. Use 'local' (default: "
         "every process of one machine shares the limit), 'memory' (per process), or a Redis URL "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from airflow_provider_soda.endpoints import RateLimit
 from airflow_provider_soda.pacing.stores import StoreUnavailable
@@ -22,16 +22,48 @@ _KEY_TTL_PERIODS = 3
 _KEY_TTL_EXTRA = 600.0
 
 
-def redact_url(url: str) -> str:
-    """Return the URL without its password (``redis://user:***@host``), for logs and errors."""
+#: Query parameters of a Redis URL that hold a secret (redis-py reads ``password`` from the query,
+#: the documented way for ``unix://`` URLs).
+SECRET_QUERY_PARAMETERS = frozenset({"password", "sentinel_password"})
+
+
+def url_secrets(url: str) -> list[str]:
+    """Return the secrets a store URL holds: the password in its user part and in its query."""
     parts = urlsplit(url)
-    if parts.password is None:
+    secrets = [parts.password] if parts.password else []
+    secrets += [
+        value for name, value in parse_qsl(parts.query) if name.lower() in SECRET_QUERY_PARAMETERS and value
+    ]
+    return secrets
+
+
+def redact_url(url: str) -> str:
+    """Return the URL without its secrets (``redis://user:***@host``, ``?password=***``), for logs and errors."""
+    parts = urlsplit(url)
+    if not url_secrets(url):
         return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+    netloc = parts.netloc
+    if parts.password is not None:
+        host = netloc.rpartition("@")[2]
+        netloc = f"{parts.username}:***@{host}" if parts.username else f":***@{host}"
+    query = "&".join(
+        f"{name}=***" if name.lower() in SECRET_QUERY_PARAMETERS else part
+        for part in parts.query.split("&")
+        if part
+        for name in [part.partition("=")[0]]
+    )
+    return (
+        f"{parts.scheme}://{netloc}{parts.path}"
+        + (f"?{query}" if query else "")
+        + (f"#{parts.fragment}" if parts.fragment else "")
+    )
+
+
+def redact_text(text: str, url: str) -> str:
+    """Return ``text`` with every secret of ``url`` replaced by ``***`` (an error may quote them)."""
+    for secret in url_secrets(url):
+        text = text.replace(secret, "***")
+    return text
 
 
 class RedisStore:
@@ -74,11 +106,7 @@ class RedisStore:
                 args=[op, limit.requests, limit.period, ttl_ms, json.dumps(args)],
             )
         except redis.RedisError as err:
-            text = str(err)
-            password = urlsplit(self._url).password
-            if password:
-                text = text.replace(password, "***")
             raise StoreUnavailable(
-                f"Redis at {redact_url(self._url)} failed: {type(err).__name__}: {text}"
+                f"Redis at {redact_url(self._url)} failed: {type(err).__name__}: {redact_text(str(err), self._url)}"
             ) from err
         return json.loads(raw)
