@@ -146,9 +146,11 @@ def test_a_password_in_the_query_reaches_no_repr_error_or_warning(
     url = "unix:///nonexistent/soda-test-redis.sock?password=s3cret-in-query&db=0"
     store = FallbackStore(RedisStore(url, prefix="x"))
     assert "s3cret-in-query" not in repr(store)
-    with caplog.at_level(logging.WARNING, logger="airflow_provider_soda.pacing"):
-        with Pacer(store, "k", LIMIT, timeout=5).slot(max_wait=5):
-            pass
+    with (
+        caplog.at_level(logging.WARNING, logger="airflow_provider_soda.pacing"),
+        Pacer(store, "k", LIMIT, timeout=5).slot(max_wait=5),
+    ):
+        pass
     assert "unavailable" in caplog.text
     assert "s3cret-in-query" not in caplog.text
     monkeypatch.setenv("AIRFLOW__SODA_CLOUD__RATE_LIMIT_STORE", "postgres://db/0?password=s3cret-in-query")
