@@ -280,15 +280,7 @@ class SodaCloudHook(BaseHook):
         self, selection: IncidentSelection, *, page_size: int = MAX_LIST_ITEMS
     ) -> Iterator[Incident]:
         """Iterate over the incidents of an already validated selection (see :meth:`list_incidents`)."""
-        if (
-            isinstance(page_size, bool)
-            or not isinstance(page_size, int)
-            or not 1 <= page_size <= MAX_LIST_ITEMS
-        ):
-            raise SodaCloudValidationError(
-                f"page_size must be an integer from 1 to {MAX_LIST_ITEMS}, got {page_size!r}."
-            )
-        return self._pages(selection, page_size)
+        return self._pages(selection, _page_size(page_size, smallest=1))
 
     def _pages(self, selection: IncidentSelection, page_size: int) -> Iterator[Incident]:
         seen: set[str | None] = set()
@@ -344,14 +336,7 @@ class SodaCloudHook(BaseHook):
 
         :param page_size: datasets per request, 10 to 1,000 (default 1,000: fewest requests).
         """
-        if (
-            isinstance(page_size, bool)
-            or not isinstance(page_size, int)
-            or not 10 <= page_size <= MAX_LIST_ITEMS
-        ):
-            raise SodaCloudValidationError(
-                f"page_size must be an integer from 10 to {MAX_LIST_ITEMS}, got {page_size!r}."
-            )
+        page_size = _page_size(page_size, smallest=10)
         seen: set[str] = set()
         for dataset in self._listing(LIST_DATASETS, {}, page_size, "listing of datasets", DatasetPage):
             if dataset.id not in seen:
@@ -687,6 +672,19 @@ class SodaCloudHook(BaseHook):
         if status >= 500:
             return "Soda Cloud had a server error and retries did not help; try again later."
         return "See Soda Cloud's API documentation for this status."
+
+
+def _page_size(page_size: Any, *, smallest: int) -> int:
+    """Check a listing's page size against the endpoint's range (validated before any request)."""
+    if (
+        isinstance(page_size, bool)
+        or not isinstance(page_size, int)
+        or not smallest <= page_size <= MAX_LIST_ITEMS
+    ):
+        raise SodaCloudValidationError(
+            f"page_size must be an integer from {smallest} to {MAX_LIST_ITEMS}, got {page_size!r}."
+        )
+    return page_size
 
 
 def _masked_settings(conn: Any) -> SodaCloudSettings:
