@@ -4,7 +4,7 @@ Airflow runs every task, callback batch and trigger in a process of its own, oft
 machines, so a limit kept per process is exceeded as soon as a failure storm starts many of them
 at once. Requests therefore queue in a schedule held by a store (see :mod:`.stores`):
 
-- ``local`` (default): files in a private directory; every process of the machine shares them;
+- ``local`` (default): files in a private directory; every process of the machine that runs as the same user shares them;
 - ``redis://...``, ``rediss://...``, ``unix://...``: Redis, for workers on several machines;
 - ``memory``: per process, as before (tests, or an explicit opt-out).
 
@@ -32,7 +32,13 @@ from typing import Any
 from uuid import uuid4
 
 from airflow_provider_soda.endpoints import RateLimit
-from airflow_provider_soda.pacing.stores import LocalStore, MemoryStore, PacingStore, StoreUnavailable
+from airflow_provider_soda.pacing.stores import (
+    LocalStore,
+    MemoryStore,
+    PacingStore,
+    StoreInsecure,
+    StoreUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +49,30 @@ DEFAULT_REDIS_PREFIX = "airflow-provider-soda"
 RETRY_STORE_AFTER = 30.0
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
-__all__ = ["Pacer", "PacingStore", "QueueTooLong", "Slot", "StoreUnavailable", "Ticket", "pacing_store"]
+__all__ = [
+    "Pacer",
+    "PacingStore",
+    "QueueTooLong",
+    "Slot",
+    "StoreInsecure",
+    "StoreUnavailable",
+    "Ticket",
+    "pacing_store",
+]
 
 
 def default_directory() -> str:
     """Return a private per-user directory for the ``local`` store."""
-    return os.path.join(tempfile.gettempdir(), f"airflow-provider-soda-{os.getuid()}", "pacing")
+    return os.path.join(default_private_root(), "pacing")
+
+
+def default_private_root() -> str:
+    """Return the per-user parent of :func:`default_directory`, which the store checks as its own.
+
+    Its name can be guessed, so another user may create it first: the store then refuses it with
+    an ERROR instead of using it (see :class:`~.stores.LocalStore`).
+    """
+    return os.path.join(tempfile.gettempdir(), f"airflow-provider-soda-{os.getuid()}")
 
 
 class QueueTooLong(Exception):
@@ -170,7 +194,9 @@ class FallbackStore:
         with self._lock:
             self._down_until = time.monotonic() + RETRY_STORE_AFTER
             first, self._warned = not self._warned, True
-        level = logging.WARNING if first else logging.DEBUG
+        # A store another user could steer is a misconfiguration to fix, not an outage to wait out.
+        loud = logging.ERROR if isinstance(err, StoreInsecure) else logging.WARNING
+        level = loud if first else logging.DEBUG
         log.log(
             level,
             "Soda Cloud rate-limit store %r is unavailable (%s). This process paces its own requests "
@@ -212,7 +238,9 @@ def _build(setting: str, directory: str, prefix: str) -> PacingStore:
     if setting == "memory":
         return MemoryStore()
     if setting == "local":
-        return FallbackStore(LocalStore(directory))
+        # The default directory's per-user parent is the store's own too: its name can be guessed.
+        own = default_private_root() if directory == default_directory() else None
+        return FallbackStore(LocalStore(directory, private_from=own))
     if setting.startswith(REDIS_SCHEMES):
         from airflow_provider_soda.pacing.redis_store import RedisStore
 
@@ -223,6 +251,6 @@ def _build(setting: str, directory: str, prefix: str) -> PacingStore:
     shown = redact_url(setting)  # may hold a password, in its user part or its query
     raise SodaCloudConfigError(
         f"[{CONFIG_SECTION}] rate_limit_store = {shown!r} is not a store. Use 'local' (default: "
-        "every process of one machine shares the limit), 'memory' (per process), or a Redis URL "
+        "every process of one machine and user shares the limit), 'memory' (per process), or a Redis URL "
         "(redis://, rediss:// or unix://) when workers run on several machines."
     )

@@ -49,6 +49,17 @@ def new_state() -> State:
     return {"v": 1, "seq": 0, "cap": 0, "calm": 0.0, "block": 0.0, "lat": _LATENCY_GUESS, "e": []}
 
 
+def validate(state: Any) -> None:
+    """Raise ValueError unless ``state`` has the shape :func:`new_state` gives (a store read it back)."""
+    if not isinstance(state, dict) or state.get("v") != 1 or not isinstance(state.get("e"), list):
+        raise ValueError("not a pacing schedule")
+    numbers = (state.get(name) for name in ("seq", "cap", "calm", "block", "lat"))
+    if not all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in numbers):
+        raise ValueError("not a pacing schedule")
+    if not all(isinstance(entry, list) and len(entry) == 5 for entry in state["e"]):
+        raise ValueError("not a pacing schedule")
+
+
 def _gc(state: State, requests: int, period: float, now: float) -> None:
     kept = []
     for entry in state["e"]:

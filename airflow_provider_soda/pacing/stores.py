@@ -6,10 +6,14 @@ atomically for every process that shares the store, at the store's own clock.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
+import logging
 import os
+import random
+import secrets
 import stat
 import threading
 import time
@@ -18,6 +22,8 @@ from typing import Any, Protocol
 
 from airflow_provider_soda.endpoints import RateLimit
 from airflow_provider_soda.pacing import schedule
+
+log = logging.getLogger(__name__)
 
 
 class StoreUnavailable(Exception):
@@ -56,82 +62,238 @@ class LocalStore:
 
     Each schedule is a JSON file replaced atomically under an exclusive ``flock`` on a sibling
     lock file, so a process killed at any point leaves either the old or the new state, and the
-    kernel drops its lock. The files hold a hash of the key (never the credential) and the
-    directory is created with mode 0700 and must belong to this user.
+    kernel drops its lock; the new state is synced before it replaces the old one. The files hold a
+    hash of the key (never the credential).
+
+    Another local user must not be able to disable or steer the schedule, so every directory the
+    store uses (``directory``, and from ``private_from`` down to it, e.g. the per-user parent of
+    the default directory) is created one level at a time with mode 0700 whatever the umask, and
+    checked: a real directory (not a symlink), owned by this user, private (made so when it is
+    not). A directory that fails raises :class:`StoreInsecure`, which the caller reports as an
+    ERROR naming the path and the fix. Files are opened relative to the checked directory without
+    following links; temporary files are created exclusively under random names.
+
+    A schedule that cannot be read (a zero-length file after a crash, say) is replaced by a fresh
+    one with one WARNING; temporary files left by a process killed while writing are removed; a
+    lock held longer than :data:`LOCK_TIMEOUT` (its holder stopped, a hung NFS mount) makes the
+    call fail, so that the caller paces itself meanwhile instead of waiting without bound.
     """
 
     name = "local"
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str], *, private_from: str | os.PathLike[str] | None = None
+    ) -> None:
         self.directory = Path(directory)
-        self._checked = False
+        self.private_from = Path(private_from) if private_from is not None else self.directory
+        if self.private_from != self.directory and self.private_from not in self.directory.parents:
+            raise ValueError(f"{self.private_from} is not {self.directory} or one of its parents")
+        self._dir_fd: int | None = None
+        self._cleaned: set[str] = set()
+        self._warned_corrupt: set[str] = set()
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"LocalStore({str(self.directory)!r})"
 
-    def _ensure_directory(self) -> None:
-        if self._checked:
-            return
-        try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            info = self.directory.lstat()
-        except OSError as err:
-            raise StoreUnavailable(f"cannot create directory {self.directory}: {err.strerror}") from err
-        if not stat.S_ISDIR(info.st_mode):
-            raise StoreUnavailable(f"{self.directory} is not a directory")
-        if info.st_uid != os.getuid():
-            raise StoreUnavailable(
-                f"{self.directory} belongs to another user (uid {info.st_uid}); set [soda_cloud] "
-                "rate_limit_dir to a directory of your own"
-            )
-        if stat.S_IMODE(info.st_mode) & 0o077:
-            try:
-                self.directory.chmod(0o700)
-            except OSError as err:
-                raise StoreUnavailable(f"cannot make {self.directory} private: {err.strerror}") from err
-        self._checked = True
+    def __del__(self) -> None:
+        if getattr(self, "_dir_fd", None) is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._dir_fd)  # type: ignore[arg-type]
+
+    def _directory_fd(self) -> int:
+        """Create and check the store's directories once; return a descriptor of the checked one."""
+        with self._lock:
+            if self._dir_fd is None:
+                self._dir_fd = _open_private_directory(self.directory, self.private_from)
+            return self._dir_fd
 
     def apply(self, key: str, limit: RateLimit, op: str, args: list[Any]) -> Any:
-        self._ensure_directory()
-        path = self.directory / f"{key}.json"
+        dir_fd = self._directory_fd()
+        name = f"{key}.json"
         try:
-            lock_fd = os.open(self.directory / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            lock_fd = os.open(f"{key}.lock", _NEW_FILE_FLAGS | os.O_RDWR, 0o600, dir_fd=dir_fd)
         except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise StoreInsecure(
+                    f"{self.directory / (key + '.lock')} is a symbolic link; remove it (the store never "
+                    "creates links)"
+                ) from err
             raise StoreUnavailable(f"cannot open a lock file in {self.directory}: {err.strerror}") from err
         try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX)
-            state = self._load(path)
+            _check_own_file(lock_fd, self.directory / f"{key}.lock")
+            _lock_within(lock_fd, LOCK_TIMEOUT, self.directory / f"{key}.lock")
+            if key not in self._cleaned:  # writes happen under the lock: any temporary file is a leftover
+                _remove_leftovers(dir_fd, name)
+                self._cleaned.add(key)
+            state = self._load(dir_fd, name)
             result = schedule.apply(state, op, args, limit.requests, limit.period, time.time())
-            self._save(path, state)
+            self._save(dir_fd, name, state)
             return result
         finally:
             os.close(lock_fd)  # closing releases the flock
 
-    @staticmethod
-    def _load(path: Path) -> schedule.State:
+    def _load(self, dir_fd: int, name: str) -> schedule.State:
+        path = self.directory / name
         try:
-            text = path.read_text()
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
         except FileNotFoundError:
             return schedule.new_state()
         except OSError as err:
-            raise StoreUnavailable(f"cannot read {path}: {err.strerror}") from err
+            if err.errno != errno.ELOOP:
+                raise StoreUnavailable(f"cannot read {path}: {err.strerror}") from err
+            return self._replace_corrupt(path, "a symbolic link")
         try:
-            state = json.loads(text)
-            if not isinstance(state, dict) or state.get("v") != 1 or not isinstance(state.get("e"), list):
-                raise ValueError("not a pacing schedule")
-        except ValueError as err:
-            raise StoreUnavailable(f"{path} is corrupt ({err}); delete it to start a fresh schedule") from err
-        return state
-
-    @staticmethod
-    def _save(path: Path, state: schedule.State) -> None:
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                json.dump(state, handle, separators=(",", ":"))
-            os.replace(tmp, path)
+            info = os.fstat(fd)
+            if info.st_uid != os.getuid() or not stat.S_ISREG(info.st_mode):
+                return self._replace_corrupt(path, "not a file of this user")
+            with os.fdopen(fd, "rb", closefd=False) as handle:
+                text = handle.read(_MAX_SCHEDULE_BYTES + 1)
         except OSError as err:
-            if err.errno != errno.ENOENT:
-                tmp.unlink(missing_ok=True)
+            raise StoreUnavailable(f"cannot read {path}: {err.strerror}") from err
+        finally:
+            os.close(fd)
+        try:
+            if len(text) > _MAX_SCHEDULE_BYTES:
+                raise ValueError("larger than any schedule")
+            state = json.loads(text)
+            schedule.validate(state)
+        except ValueError as err:
+            return self._replace_corrupt(path, str(err) or "empty")
+        return state  # type: ignore[no-any-return]
+
+    def _replace_corrupt(self, path: Path, why: str) -> schedule.State:
+        """Start a fresh schedule in place of one that cannot be read, saying so once per file."""
+        if path.name not in self._warned_corrupt:
+            self._warned_corrupt.add(path.name)
+            log.warning(
+                "Soda Cloud rate-limit schedule %s could not be read (%s), perhaps after a crash; it is "
+                "replaced by a fresh schedule. Requests queued in it are paced anew.",
+                path,
+                why,
+            )
+        return schedule.new_state()
+
+    def _save(self, dir_fd: int, name: str, state: schedule.State) -> None:
+        path = self.directory / name
+        data = json.dumps(state, separators=(",", ":")).encode()
+        for _ in range(3):
+            tmp = _temporary_name(name)
+            try:
+                fd = os.open(tmp, _NEW_FILE_FLAGS | os.O_EXCL | os.O_WRONLY, 0o600, dir_fd=dir_fd)
+            except FileExistsError:
+                continue  # taken (by anything, a planted link included): another random name
+            except OSError as err:
+                raise StoreUnavailable(f"cannot write {path}: {err.strerror}") from err
+            break
+        else:
+            raise StoreInsecure(
+                f"cannot create a temporary file in {self.directory}: every name tried exists"
+            )
+        try:
+            try:
+                os.write(fd, data)
+                os.fsync(fd)  # the new state is on disk before it replaces the old one
+            finally:
+                os.close(fd)
+            # Not synced: the directory entry. After a power loss the old state or the new one is
+            # there, either is a valid schedule, and its window has long passed anyway.
+            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dir_fd)
             raise StoreUnavailable(f"cannot write {path}: {err.strerror}") from err
+
+
+class StoreInsecure(StoreUnavailable):
+    """A store's directory or file could be read or changed by another user, so it is not used."""
+
+
+#: How long a process waits for a schedule's file lock before it paces itself instead.
+LOCK_TIMEOUT = 5.0
+_NEW_FILE_FLAGS = os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+_MAX_SCHEDULE_BYTES = 4 * 1024 * 1024
+_TMP_SUFFIX = ".tmp"
+
+
+def _temporary_name(name: str) -> str:
+    return f"{name}.{os.getpid()}.{secrets.token_hex(8)}{_TMP_SUFFIX}"
+
+
+def _remove_leftovers(dir_fd: int, name: str) -> None:
+    for entry in os.listdir(dir_fd):
+        if entry.startswith(f"{name}.") and entry.endswith(_TMP_SUFFIX):
+            with contextlib.suppress(OSError):
+                os.unlink(entry, dir_fd=dir_fd)
+
+
+def _lock_within(fd: int, timeout: float, path: Path) -> None:
+    """Take the exclusive lock, or raise :class:`StoreUnavailable` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    pause = 0.0005
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise StoreUnavailable(
+                    f"{path} has been locked for more than {timeout:g} s: the process holding it may be "
+                    "stopped (SIGSTOP, a hung network file system)"
+                ) from None
+            time.sleep(pause * (0.5 + random.random()))
+            pause = min(pause * 2, 0.02)
+
+
+def _check_own_file(fd: int, path: Path) -> None:
+    info = os.fstat(fd)
+    if info.st_uid != os.getuid() or not stat.S_ISREG(info.st_mode):
+        raise StoreInsecure(f"{path} is not a regular file of this user (uid {os.getuid()}); remove it")
+
+
+def _open_private_directory(directory: Path, private_from: Path) -> int:
+    """Create what is missing of ``directory`` and check it; return a descriptor of ``directory``.
+
+    Levels are walked from the top: a missing one is made with mode 0700, and each level made
+    here or at or below ``private_from`` must pass :func:`_check_private_directory` before
+    anything is made inside it (so that nothing is ever made through a planted link).
+    """
+    own = {private_from, directory, *(p for p in directory.parents if private_from in p.parents)}
+    for level in [*reversed(directory.parents), directory]:
+        made = False
+        if not os.path.lexists(level):
+            try:
+                os.mkdir(level, 0o700)
+                made = True
+            except FileExistsError:
+                pass  # made meanwhile by another process: checked below like any other level
+            except OSError as err:
+                raise StoreUnavailable(f"cannot create directory {level}: {err.strerror}") from err
+        if made or level in own:
+            _check_private_directory(level)
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as err:
+        raise StoreInsecure(f"cannot open {directory} as a directory: {err.strerror}") from err
+    return fd
+
+
+def _check_private_directory(path: Path) -> None:
+    fix = f"remove it, or set [soda_cloud] rate_limit_dir to a directory of this user (uid {os.getuid()})"
+    try:
+        info = path.lstat()
+    except OSError as err:
+        raise StoreUnavailable(f"cannot inspect {path}: {err.strerror}") from err
+    if stat.S_ISLNK(info.st_mode):
+        raise StoreInsecure(f"{path} is a symbolic link, which another user may have planted; {fix}")
+    if not stat.S_ISDIR(info.st_mode):
+        raise StoreUnavailable(f"{path} is not a directory")
+    if info.st_uid != os.getuid():
+        raise StoreInsecure(f"{path} belongs to another user (uid {info.st_uid}); {fix}")
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        try:
+            path.chmod(0o700)
+        except OSError as err:
+            raise StoreInsecure(
+                f"{path} is open to other users and cannot be made private: {err.strerror}"
+            ) from err
