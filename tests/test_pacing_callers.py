@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -94,10 +93,10 @@ def test_deferrable_operator_books_its_slot_and_resumes_in_it(slow: SodaCloudEmu
         operator.execute(context)
     trigger = excinfo.value.trigger
     progress = trigger.progress  # type: ignore[attr-defined]
-    wait = (trigger.moment - datetime.now(UTC)).total_seconds()  # type: ignore[attr-defined]
+    wait = trigger.delay  # type: ignore[attr-defined]
     assert LIMIT.period - 2 < wait <= LIMIT.period + 1
     assert excinfo.value.timeout is not None
-    assert set(progress) == {"token", "deferrals"}
+    assert set(progress) == {"token", "deferrals", "position"}
     late = hook.reserve_slot()  # someone else queues after the deferral
     assert late.position == 1  # the deferred task's slot is ahead of it
     # Resuming claims the booked slot: with the window still full it waits in the worker at most

@@ -9,7 +9,7 @@ resumes exactly at its booked slot (no polling, no race with other processes).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferred, conf
@@ -98,7 +98,8 @@ class _IncidentOperatorBase(SodaCloudBaseOperator):
         """
         from airflow_provider_soda.pacing import Ticket
 
-        ticket = Ticket(token, 0.0, 0) if token else None
+        # The position is the one the booking reported: what the logs and errors can truly say.
+        ticket = Ticket(token, 0.0, int(progress.pop("position", 0))) if token else None
         if self.deferrable and ticket is None:
             ticket = self.hook.reserve_slot(hold=SLOT_HOLD_SECONDS)
             if ticket.delay > self.defer_after_seconds:
@@ -134,8 +135,13 @@ class _IncidentOperatorBase(SodaCloudBaseOperator):
         )
         self.defer(
             trigger=SodaCloudRateLimitTrigger(
-                moment=datetime.now(UTC) + timedelta(seconds=ticket.delay),
-                progress={**progress, "deferrals": deferrals, "token": ticket.token},
+                delay=ticket.delay,  # a duration on the triggerer's clock: see the trigger
+                progress={
+                    **progress,
+                    "deferrals": deferrals,
+                    "token": ticket.token,
+                    "position": ticket.position,
+                },
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=ticket.delay + SLOT_HOLD_SECONDS),

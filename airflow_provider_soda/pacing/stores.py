@@ -210,7 +210,7 @@ class StoreInsecure(StoreUnavailable):
 
 
 #: How long a process waits for a schedule's file lock before it paces itself instead.
-LOCK_TIMEOUT = 5.0
+LOCK_TIMEOUT = 30.0
 _NEW_FILE_FLAGS = os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 _MAX_SCHEDULE_BYTES = 4 * 1024 * 1024
 _TMP_SUFFIX = ".tmp"

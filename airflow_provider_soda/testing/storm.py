@@ -13,7 +13,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 _PRELOAD = [
@@ -72,8 +72,6 @@ def run_deferrable(operator: Any, *, on_defer: Callable[[Any], None] | None = No
     :return: what the operator returned, and the seconds a worker slot was held (time inside
         ``execute`` and the resume method).
     """
-    from datetime import datetime
-
     from airflow.providers.common.compat.sdk import TaskDeferred
 
     context: Any = {"ti": _TaskInstance()}
@@ -89,9 +87,16 @@ def run_deferrable(operator: Any, *, on_defer: Callable[[Any], None] | None = No
             if on_defer is not None:
                 on_defer(deferred)
             trigger = deferred.trigger
-            time.sleep(max(0.0, (trigger.moment - datetime.now(UTC)).total_seconds()))  # type: ignore[attr-defined]
+            time.sleep(_trigger_wait(trigger))
             call = getattr(operator, deferred.method_name)
             kwargs = {"event": {"progress": trigger.progress}}  # type: ignore[attr-defined]
+
+
+def _trigger_wait(trigger: Any) -> float:
+    """Seconds the rate-limit trigger would wait in a triggerer (a duration; a moment before 0.5.0)."""
+    if getattr(trigger, "delay", None) is not None:
+        return float(trigger.delay)
+    return max(0.0, float((trigger.moment - datetime.now(UTC)).total_seconds()))
 
 
 def _update_one(
