@@ -85,14 +85,16 @@ def fail_fast() -> Iterator[None]:
         raise AirflowFailException(str(err)) from err
 
 
-def verify_dataset_ids(hook: SodaCloudHook, dataset_ids: Sequence[str]) -> None:
+def verify_dataset_ids(hook: SodaCloudHook, dataset_ids: Sequence[str], *, matched: int = 0) -> None:
     """Refuse dataset ids that Soda Cloud does not list, so that a typo cannot pass as "no incident".
 
     An unknown dataset has no incidents, so a sensor, a gate or a bulk update on it would succeed
     without doing anything. Operators call this when the result would pass on such an empty
     answer; each takes ``verify_dataset_ids=False`` for users who mean an id Soda does not list
-    (yet).
+    (yet). ``matched`` incidents of a single dataset id prove it: nothing is read then.
     """
+    if not dataset_ids or (len(dataset_ids) == 1 and matched):
+        return
     unknown = hook.unknown_dataset_ids(dataset_ids)
     if unknown:
         raise SodaCloudValidationError(

@@ -239,8 +239,9 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
     ``{"dataset_id": "ds-orders", "status": "open"}`` -> ``status="resolved"`` after a backfill.
     The selection is resolved once, when the task starts: incidents already as asked are skipped
     without a request, the others are updated (a deferral resumes on that same list, kept in XCom
-    ``selected_incident_ids``). Safety: a selection without any filter, or with a filter that
-    rendered empty, is refused unless ``allow_unfiltered_selection=True``; when more than
+    ``selected_incident_ids``). Safety: a selection without any filter is refused unless
+    ``allow_unfiltered_selection=True``, and one with a filter that rendered empty (``[]``) always
+    is; when more than
     ``max_incidents`` incidents would change (those already as asked do not count) the task fails
     before the first update, saying how many; and a ``dataset_id`` Soda Cloud does not list fails
     the task (``verify_dataset_ids=False`` allows it).
@@ -373,12 +374,8 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
             return [(incident_id, update) for incident_id in ids or []], [], {}
         selection = self._selection()
         matched = {str(incident.id): incident for incident in self.hook.select_incidents(selection)}
-        if (
-            selection.dataset_id
-            and self.verify_dataset_ids
-            and not (len(selection.dataset_id) == 1 and matched)
-        ):
-            verify_dataset_ids(self.hook, selection.dataset_id)
+        if self.verify_dataset_ids:
+            verify_dataset_ids(self.hook, selection.dataset_id, matched=len(matched))
         unchanged = [i for i in matched.values() if i.satisfies(update)]
         plan = [(incident_id, update) for incident_id, i in matched.items() if not i.satisfies(update)]
         self.log.info(

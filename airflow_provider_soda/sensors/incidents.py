@@ -156,10 +156,9 @@ class SodaCloudIncidentSensor(SodaCloudBaseOperator, BaseSensorOperator):
 
     def _verify_datasets(self, dataset_ids: Sequence[str], matched: int) -> None:
         """Fail when a dataset id is unknown to Soda Cloud, unless the incidents found prove it."""
-        if not self.verify_dataset_ids or (len(dataset_ids) == 1 and matched):
-            return
-        with fail_fast():
-            verify_dataset_ids(self.hook, dataset_ids)
+        if self.verify_dataset_ids:
+            with fail_fast():
+                verify_dataset_ids(self.hook, dataset_ids, matched=matched)
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
