@@ -190,3 +190,14 @@ def task_logs(capsys: pytest.CaptureFixture[str]) -> str:
     """
     captured = capsys.readouterr()
     return " ".join((captured.out + captured.err).split())
+
+
+async def first_event(trigger: Any) -> dict[str, Any]:
+    """The trigger's first event; then its generator is closed, as the triggerer does."""
+    events = trigger.run()
+    try:
+        async for event in events:
+            return dict(event.payload)
+    finally:
+        await events.aclose()
+    raise AssertionError("the trigger ended without an event")

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import task_instances, task_logs, xcom_value
+from conftest import first_event, task_instances, task_logs, xcom_value
 
 from airflow_provider_soda.exceptions import SodaCloudValidationError
 from airflow_provider_soda.selection import IncidentSelection
@@ -35,17 +35,6 @@ def waiting(
         incident_ids=[incident_id] if incident_id else (), selection=selection
     ).to_json()
     return SodaCloudIncidentTrigger(watch=watch, soda_cloud_conn_id=CONN, poll_interval=interval, **kwargs)
-
-
-async def first_event(trigger: Any) -> dict[str, Any]:
-    """The trigger's first event; then its generator is closed, as the triggerer does."""
-    events = trigger.run()
-    try:
-        async for event in events:
-            return dict(event.payload)
-    finally:
-        await events.aclose()
-    raise AssertionError("the trigger ended without an event")
 
 
 def within(seconds: float) -> datetime:

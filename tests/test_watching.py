@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from conftest import first_event
 
 from airflow_provider_soda.testing import DEMO_INCIDENT_ID, Fault, SodaCloudEmulator
 from airflow_provider_soda.triggers.incidents import SodaCloudIncidentEventTrigger, SodaCloudIncidentTrigger
@@ -22,17 +23,6 @@ CONN = "soda_cloud_default"
 def waiting(incident_id: str, interval: float = 0.3, **kwargs: Any) -> SodaCloudIncidentTrigger:
     watch = IncidentWatch.build(incident_ids=[incident_id]).to_json()
     return SodaCloudIncidentTrigger(watch=watch, soda_cloud_conn_id=CONN, poll_interval=interval, **kwargs)
-
-
-async def first_event(trigger: Any) -> dict[str, Any]:
-    """The trigger's first event; then its generator is closed, as the triggerer does."""
-    events = trigger.run()
-    try:
-        async for event in events:
-            return dict(event.payload)
-    finally:
-        await events.aclose()
-    raise AssertionError("the trigger ended without an event")
 
 
 def test_many_waiting_triggers_share_one_request_per_poll() -> None:
