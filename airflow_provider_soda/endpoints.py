@@ -28,7 +28,10 @@ class Endpoint:
     """One API operation.
 
     ``bucket`` names its rate limit (and the key in ``extra.rate_limits``); ``permission`` is what
-    Soda Cloud asks of the key's user, for the hint of a 403.
+    Soda Cloud asks of the key's user, for the hint of a 403; ``subject`` is what the path's id
+    names, for the hint of a 404; ``hints`` replace the generic hint of a status. A request that
+    is not ``idempotent`` is never repeated once it may have reached Soda Cloud, and ``unsure``
+    tells the reader what to check then.
     """
 
     bucket: str
@@ -36,6 +39,10 @@ class Endpoint:
     path: str
     rate_limit: RateLimit
     permission: str = "this request needs a permission the user does not have"
+    subject: str = "resource"
+    idempotent: bool = True
+    unsure: str = ""
+    hints: tuple[tuple[int, str], ...] = ()
 
 
 _VIEW_DATASET = "listing needs the 'View dataset' permission on the datasets it reads"
@@ -45,15 +52,57 @@ UPDATE_INCIDENT = Endpoint(
     "/api/v1/incidents/{incident_id}",
     RateLimit(10, 60),
     "updating an incident needs the 'Manage incident' permission on its dataset",
+    subject="incident",
 )
 TEST_LOGIN = Endpoint("test_login", "GET", "/api/v1/test-login", RateLimit(10, 10))
 LIST_INCIDENTS = Endpoint("list_incidents", "GET", "/api/v1/incidents", RateLimit(60, 60), _VIEW_DATASET)
 LIST_DATASETS = Endpoint("list_datasets", "GET", "/api/v1/datasets", RateLimit(10, 60), _VIEW_DATASET)
+LIST_CHECKS = Endpoint(
+    "list_checks",
+    "GET",
+    "/api/v1/checks",
+    RateLimit(60, 60),
+    "listing checks needs the 'View dataset' permission on their datasets",
+)
+_UNKNOWN_DEFINITION = (
+    "Check the scan definition name: it is the smaller text under the scan's label on the Scans page "
+    "of Soda Cloud (for example weekday_scan_schedule), not the label itself, and the scan definition "
+    "must run on a Soda Agent (a Soda Library scan cannot be started remotely). Connection {conn} "
+    "points at {base_url}."
+)
+TRIGGER_SCAN = Endpoint(
+    "trigger_scan",
+    "POST",
+    "/api/v1/scans",
+    RateLimit(10, 60),
+    subject="scan definition",
+    idempotent=False,
+    unsure="A scan may have started: look at the scan definition's runs in Soda Cloud before running it again.",
+    hints=((400, _UNKNOWN_DEFINITION), (404, _UNKNOWN_DEFINITION)),
+)
+GET_SCAN = Endpoint("get_scan", "GET", "/api/v1/scans/{scan_id}", RateLimit(60, 60), subject="scan")
+SCAN_LOGS = Endpoint("scan_logs", "GET", "/api/v1/scans/{scan_id}/logs", RateLimit(60, 60), subject="scan")
+CANCEL_SCAN = Endpoint("cancel_scan", "DELETE", "/api/v1/scans/{scan_id}", RateLimit(10, 60), subject="scan")
 
 ENDPOINTS: dict[str, Endpoint] = {
-    e.bucket: e for e in (UPDATE_INCIDENT, TEST_LOGIN, LIST_INCIDENTS, LIST_DATASETS)
+    e.bucket: e
+    for e in (
+        UPDATE_INCIDENT,
+        TEST_LOGIN,
+        LIST_INCIDENTS,
+        LIST_DATASETS,
+        LIST_CHECKS,
+        TRIGGER_SCAN,
+        GET_SCAN,
+        SCAN_LOGS,
+        CANCEL_SCAN,
+    )
 }
 
 TRACE_ID_HEADER = "X-Soda-Trace-Id"
+#: The scan id in the answer of ``POST /api/v1/scans``.
+SCAN_ID_HEADER = "X-Soda-Scan-Id"
+#: When Soda Cloud suggests polling a running scan again (an ISO 8601 instant); optional.
+NEXT_POLL_HEADER = "X-Soda-Next-Poll-Time"
 #: The list endpoint takes at most this many incident ids per request, and pages of at most this size.
 MAX_LIST_ITEMS = 1000

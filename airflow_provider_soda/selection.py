@@ -19,10 +19,10 @@ from airflow_provider_soda.exceptions import SodaCloudValidationError
 from airflow_provider_soda.models import (
     IncidentSeverity,
     IncidentStatus,
-    _allowed,
     normalise_enum_value,
     normalise_incident_id,
 )
+from airflow_provider_soda.models.incidents import _allowed
 
 #: Every status but ``resolved``; ``status="open"`` in a selection stands for these.
 OPEN_STATUSES = (IncidentStatus.REPORTED, IncidentStatus.INVESTIGATING, IncidentStatus.FIXING)

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from airflow_provider_soda.testing import SodaCloudEmulator
 
@@ -43,4 +44,16 @@ def auth_header(emulator: SodaCloudEmulator) -> dict[str, str]:
 def test_emulator_conforms_to_the_contract(
     case: Any, emulator: SodaCloudEmulator, auth_header: dict[str, str]
 ) -> None:
-    case.call_and_validate(base_url=emulator.url, headers=auth_header)
+    case.call_and_validate(base_url=emulator.url, headers=auth_header, excluded_checks=_not_expressible(case))
+
+
+def _not_expressible(case: Any) -> list[Any]:
+    """Checks to skip where the contract cannot say what Soda documents in prose.
+
+    ``GET /api/v1/checks``: ``checkIds`` "can't be combined with other query parameters", which
+    no schema says; the emulator answers such a request 400, as a refusal should be.
+    """
+    query = case.query or {}
+    if case.path == "/api/v1/checks" and "checkIds" in query and len(query) > 1:
+        return [positive_data_acceptance]
+    return []

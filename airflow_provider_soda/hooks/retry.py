@@ -9,7 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_soda.exceptions import SodaCloudError
 
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 
@@ -97,3 +100,63 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class Retryable(Exception):
+    """An attempt failed in a way another attempt may not; ``error`` is raised if none is left."""
+
+    def __init__(
+        self, kind: str, reason: str, error: SodaCloudError, *, delay: float | None = None, trace: str = ""
+    ) -> None:
+        super().__init__(reason)
+        self.kind, self.reason, self.error, self.delay, self.trace = kind, reason, error, delay, trace
+
+
+def failure_of(attempt: Any) -> Retryable:
+    """Return the :class:`Retryable` of a tenacity attempt (a RetryCallState or a Future)."""
+    outcome = getattr(attempt, "outcome", attempt)
+    failure = outcome.exception()
+    assert isinstance(failure, Retryable)
+    return failure
+
+
+class RetryBudget:
+    """Per-call retry accounting for :meth:`~airflow_provider_soda.hooks.transport.SodaCloudClient._exchange`, kept apart for 429s and transient faults.
+
+    - transient (5xx, connection errors, timeouts): exponential backoff with full jitter;
+    - 429: the pause the schedule took (the server's ``Retry-After``, or until the window has
+      room), within a total wait budget, so that a huge ``Retry-After`` fails fast with
+      ``retry_after`` instead of sleeping for a day.
+    """
+
+    def __init__(self, limits: RetryLimits) -> None:
+        self.limits = limits
+        self.transient = 0
+        self.rate_limited = 0
+        self.waited = 0.0
+
+    def exhausted(self, state: Any) -> bool:
+        failure = failure_of(state)
+        if failure.kind == "rate_limit":
+            self.rate_limited += 1
+            delay = failure.delay or 0.0
+            if (
+                self.rate_limited > self.limits.max_rate_limit_retries
+                or self.waited + delay > self.limits.max_wait
+            ):
+                return True
+            self.waited += delay
+            return False
+        self.transient += 1
+        return self.transient > self.limits.max_transient_retries
+
+    def wait(self, state: Any) -> float:
+        failure = failure_of(state)
+        if failure.kind == "rate_limit":
+            return 0.0  # the pause is kept by the pacing schedule; the next attempt queues behind it
+        return self.limits.backoff(self.transient)
+
+    def progress(self, failure: Retryable) -> tuple[int, int]:
+        if failure.kind == "rate_limit":
+            return self.rate_limited, self.limits.max_rate_limit_retries
+        return self.transient, self.limits.max_transient_retries

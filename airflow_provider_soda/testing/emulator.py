@@ -25,14 +25,20 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
 from airflow_provider_soda.endpoints import (
+    CANCEL_SCAN,
     ENDPOINTS,
+    GET_SCAN,
+    LIST_CHECKS,
     LIST_DATASETS,
     LIST_INCIDENTS,
+    SCAN_LOGS,
     TEST_LOGIN,
     TRACE_ID_HEADER,
+    TRIGGER_SCAN,
     UPDATE_INCIDENT,
     RateLimit,
 )
+from airflow_provider_soda.testing.emulator_scans import ScanBook, _page
 
 DEFAULT_API_KEY_ID = "emulator-key-id"
 DEFAULT_API_KEY_SECRET = "emulator-key-secret"
@@ -278,6 +284,8 @@ class SodaCloudEmulator:
         self._before: dict[str, Callable[[dict[str, list[str]]], None]] = {}
         #: Dataset ids the datasets listing returns, by name (every seeded one by default).
         self.datasets: dict[str, str] = dict(DATASETS)
+        #: Scan definitions, their runs and the checks they evaluate (see :mod:`.emulator_scans`).
+        self.scans = ScanBook(lambda: self.url, self._incident_or_none)
         for incident in default_incidents() if incidents is None else incidents:
             self.add_incident(incident)
 
@@ -347,6 +355,11 @@ class SodaCloudEmulator:
         """Return the incident as the API would return it."""
         with self._lock:
             return self._content(self._incidents[incident_id])
+
+    def _incident_or_none(self, incident_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            record = self._incidents.get(incident_id)
+            return None if record is None else self._content(record)
 
     def incident_ids(self) -> list[str]:
         with self._lock:
@@ -545,20 +558,6 @@ class SodaCloudEmulator:
 _DATASETS_UPDATED = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def _page(content: list[dict[str, Any]], page: int, size: int, total: int) -> dict[str, Any]:
-    """Return a page of a paginated listing, as Soda's ``PublicApi...Response`` schemas have it."""
-    pages = -(-total // size)
-    return {
-        "content": content,
-        "first": page == 0,
-        "last": page >= pages - 1,
-        "number": page,
-        "size": size,
-        "totalElements": total,
-        "totalPages": pages,
-    }
-
-
 def _list_params(query: Mapping[str, list[str]]) -> dict[str, Any]:
     """Check the list endpoint's query as the contract does; a ValueError names the problem."""
     for name, values in query.items():
@@ -625,14 +624,31 @@ def _update_problem(body: Any) -> str | None:
     return None
 
 
+_SCANS_PREFIX = TRIGGER_SCAN.path + "/"
+_LISTINGS = {e.path: e.bucket for e in (TEST_LOGIN, LIST_INCIDENTS, LIST_DATASETS, LIST_CHECKS)}
+
+
+def _scan_route(method: str, raw_path: str) -> tuple[str | None, str | None]:
+    """(bucket, scan id) of a path under /api/v1/scans/; (None, None) for anything else."""
+    rest = raw_path[len(_SCANS_PREFIX) :] if raw_path.startswith(_SCANS_PREFIX) else ""
+    scan_id, _, tail = rest.partition("/")
+    if not scan_id:
+        return None, None
+    if tail == "" and method in ("GET", "DELETE"):
+        return (GET_SCAN if method == "GET" else CANCEL_SCAN).bucket, unquote(scan_id)
+    if tail == "logs" and method == "GET":
+        return SCAN_LOGS.bucket, unquote(scan_id)
+    return None, None
+
+
 def _route(method: str, raw_path: str) -> tuple[str | None, str | None]:
-    """(endpoint bucket, incident id) for an API path; bucket None for anything else."""
-    if raw_path == TEST_LOGIN.path and method == "GET":
-        return TEST_LOGIN.bucket, None
-    if raw_path == LIST_INCIDENTS.path and method == "GET":
-        return LIST_INCIDENTS.bucket, None
-    if raw_path == LIST_DATASETS.path and method == "GET":
-        return LIST_DATASETS.bucket, None
+    """(endpoint bucket, incident or scan id) for an API path; bucket None for anything else."""
+    if raw_path in _LISTINGS and method == "GET":
+        return _LISTINGS[raw_path], None
+    if raw_path == TRIGGER_SCAN.path and method == "POST":
+        return TRIGGER_SCAN.bucket, None
+    if raw_path.startswith(_SCANS_PREFIX):
+        return _scan_route(method, raw_path)
     if raw_path.startswith(_INCIDENTS_PREFIX) and method == "POST":
         segment = raw_path[len(_INCIDENTS_PREFIX) :]
         if segment and "/" not in segment:
@@ -641,8 +657,17 @@ def _route(method: str, raw_path: str) -> tuple[str | None, str | None]:
 
 
 def _allowed_methods(raw_path: str) -> list[str]:
-    if raw_path in (TEST_LOGIN.path, LIST_INCIDENTS.path, LIST_DATASETS.path):
+    if raw_path in _LISTINGS:
         return ["GET"]
+    if raw_path == TRIGGER_SCAN.path:
+        return ["POST"]
+    if raw_path.startswith(_SCANS_PREFIX):
+        rest = raw_path[len(_SCANS_PREFIX) :]
+        if rest and "/" not in rest:
+            return ["DELETE", "GET"]
+        if rest.endswith("/logs") and rest.count("/") == 1 and rest != "/logs":
+            return ["GET"]
+        return []
     if raw_path.startswith(_INCIDENTS_PREFIX) and "/" not in raw_path[len(_INCIDENTS_PREFIX) :]:
         return ["POST"]
     return []
@@ -665,9 +690,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._handle("POST")
 
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
     def _not_allowed(self) -> None:
         """Any other method: 405 on our paths (with Allow), 404 elsewhere, as the contract expects."""
-        if self.command not in ("GET", "POST") and self.headers.get("Content-Length"):
+        if self.command not in ("GET", "POST", "DELETE") and self.headers.get("Content-Length"):
             self.rfile.read(int(self.headers["Content-Length"]))  # _handle already read GET/POST bodies
         raw_path = self.path.partition("?")[0]
         allowed = _allowed_methods(raw_path)
@@ -689,10 +717,14 @@ class _Handler(BaseHTTPRequestHandler):
         query = parse_qs(raw_query, keep_blank_values=True)
         length = int(self.headers.get("Content-Length") or 0)
         raw_body = self.rfile.read(length) if length else b""
-        try:
-            body: Any = json.loads(raw_body) if raw_body else None
-        except ValueError:
-            body = raw_body.decode(errors="replace")
+        body: Any
+        if self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+            body = parse_qs(raw_body.decode(errors="replace"), keep_blank_values=True)
+        else:
+            try:
+                body = json.loads(raw_body) if raw_body else None
+            except ValueError:
+                body = raw_body.decode(errors="replace")
         endpoint, incident_id = _route(method, raw_path)
         who = em._authenticate(self.headers) if endpoint else None
 
@@ -751,6 +783,7 @@ class _Handler(BaseHTTPRequestHandler):
                 {"code": "too_many_requests", "message": "Rate limit exceeded"},
                 em._retry_after_header(wait),
             )
+        headers: dict[str, str] = {}
         if endpoint == UPDATE_INCIDENT.bucket:
             assert incident_id is not None
             status, payload = em._update(incident_id, body)
@@ -758,10 +791,20 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = em._list(query)
         elif endpoint == LIST_DATASETS.bucket:
             status, payload = em._datasets(query)
+        elif endpoint == LIST_CHECKS.bucket:
+            status, payload, headers = em.scans.list_checks(query)
+        elif endpoint == TRIGGER_SCAN.bucket:
+            status, payload, headers = em.scans.trigger(body if isinstance(body, dict) else {})
+        elif endpoint == GET_SCAN.bucket:
+            status, payload, headers = em.scans.status(incident_id or "")
+        elif endpoint == CANCEL_SCAN.bucket:
+            status, payload, headers = em.scans.cancel(incident_id or "")
+        elif endpoint == SCAN_LOGS.bucket:
+            status, payload, headers = em.scans.logs(incident_id or "", query)
         else:
             status, payload = 200, {"organisationName": em.organisation_name}
         record(status)
-        self._send(status, payload)
+        self._send(status, payload, headers)
 
     def _incident_page(self, incident_id: str) -> None:
         try:
@@ -781,7 +824,9 @@ class _Handler(BaseHTTPRequestHandler):
         self, status: int, payload: Any, headers: dict[str, str] | None = None, *, truncate: bool = False
     ) -> None:
         headers = dict(headers or {})
-        if isinstance(payload, (bytes, str)):
+        if payload is None:  # an answer without a body (a scan started, a cancellation asked)
+            data = b""
+        elif isinstance(payload, (bytes, str)):
             data = payload.encode() if isinstance(payload, str) else payload
             headers.setdefault("Content-Type", "text/plain; charset=utf-8")
         else:

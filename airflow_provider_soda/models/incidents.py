@@ -1,6 +1,6 @@
 """Pydantic models of the Soda Cloud incident API.
 
-The schemas are ``PublicApiUpdateIncidentDTO``, ``IncidentContentDTO`` and ``ErrorResponse``.
+The schemas are ``PublicApiUpdateIncidentDTO``, ``IncidentContentDTO`` and ``PublicApiIncidentsResponse``.
 
 Requests are strict, so that a typo fails before anything is sent; responses are lenient,
 because Soda's documentation has changed which response fields are required.
@@ -8,13 +8,13 @@ because Soda's documentation has changed which response fields are required.
 
 from __future__ import annotations
 
-import unicodedata
 from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from airflow_provider_soda.exceptions import SodaCloudValidationError
+from airflow_provider_soda.models.common import MAX_ID_LENGTH, normalise_id
 
 
 class IncidentStatus(str, Enum):
@@ -45,37 +45,16 @@ def normalise_enum_value(value: Any) -> Any:
     return value
 
 
-MAX_INCIDENT_ID_LENGTH = 512
+MAX_INCIDENT_ID_LENGTH = MAX_ID_LENGTH
 
 
 def normalise_incident_id(incident_id: Any) -> str:
-    """Check an incident id before it goes into a URL path; blanks around it are dropped.
-
-    The id is later percent-encoded as one path segment, so it can never address another path.
-    Ids that no encoding can protect (``.`` and ``..``, which clients and proxies collapse) and
-    ids that cannot be real (empty, control characters, absurdly long) are refused here.
-    """
-    if isinstance(incident_id, int) and not isinstance(incident_id, bool):
-        incident_id = str(incident_id)
-    if not isinstance(incident_id, str):
-        raise SodaCloudValidationError(
-            f"incident_id must be a string, got {type(incident_id).__name__}: {incident_id!r}."
-        )
-    cleaned = incident_id.strip()
-    if not cleaned:
-        raise SodaCloudValidationError(
-            "incident_id is empty. Pass the id of the Soda Cloud incident (params, dag_run.conf or XCom)."
-        )
-    if cleaned in (".", ".."):
-        raise SodaCloudValidationError(f"incident_id {cleaned!r} is not a valid incident id.")
-    if any(unicodedata.category(char) == "Cc" for char in cleaned):
-        raise SodaCloudValidationError(f"incident_id {cleaned!r} contains control characters.")
-    if len(cleaned) > MAX_INCIDENT_ID_LENGTH:
-        raise SodaCloudValidationError(
-            f"incident_id is {len(cleaned)} characters long; Soda Cloud ids are far shorter "
-            f"(at most {MAX_INCIDENT_ID_LENGTH} accepted)."
-        )
-    return cleaned
+    """Check an incident id before it goes into a URL path (see :func:`~.common.normalise_id`)."""
+    return normalise_id(
+        incident_id,
+        "incident_id",
+        hint="Pass the id of the Soda Cloud incident (params, dag_run.conf or XCom).",
+    )
 
 
 def _allowed(enum: type[Enum]) -> str:
@@ -187,32 +166,6 @@ class Incident(BaseModel):
         return self.model_dump(mode="json", by_alias=False)
 
 
-class ErrorBody(BaseModel):
-    """``ErrorResponse``: Soda's error ``code`` and ``message``, both optional."""
-
-    model_config = ConfigDict(extra="ignore", defer_build=True)
-
-    code: str | None = None
-    message: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> ErrorBody:
-        """Soda's error from a response body; empty when the body is not an ``ErrorResponse`` (a proxy page)."""
-        try:
-            return cls.model_validate_json(text)
-        except ValidationError:
-            return cls()
-
-
-class TestLogin(BaseModel):
-    """Answer of ``GET /api/v1/test-login``."""
-
-    __test__ = False  # not a pytest test class
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
-
-    organisation_name: str | None = Field(default=None, alias="organisationName")
-
-
 class IncidentPage(BaseModel):
     """One page of ``GET /api/v1/incidents`` (``PublicApiIncidentsResponse``)."""
 
@@ -221,23 +174,3 @@ class IncidentPage(BaseModel):
     content: list[Incident] = Field(default_factory=list)
     last: bool | None = None  # whether this is the last page; None when Soda leaves it out
     total_elements: int | None = Field(default=None, alias="totalElements")
-
-
-class Dataset(BaseModel):
-    """``DatasetsContentDTO`` (the fields this provider reads); unknown fields are ignored."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True, defer_build=True)
-
-    id: str
-    name: str | None = None
-    qualified_name: str | None = Field(default=None, alias="qualifiedName")
-    cloud_url: str | None = Field(default=None, alias="cloudUrl")
-
-
-class DatasetPage(BaseModel):
-    """One page of ``GET /api/v1/datasets`` (``PublicApiDatasetsResponse``)."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
-
-    content: list[Dataset] = Field(default_factory=list)
-    last: bool | None = None

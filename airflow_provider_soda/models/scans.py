@@ -1,0 +1,206 @@
+"""Pydantic models of Soda Cloud's scan endpoints (``PublicApiScanStatusResponse``, scan logs).
+
+Responses are lenient, as for incidents: a state or level Soda adds later is kept as a string.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ScanState(str, Enum):
+    """``ScanStateDTO``: five running states, then one of seven final states."""
+
+    QUEUING = "queuing"
+    EXECUTING = "executing"
+    STARTED = "started"
+    CANCELATION_REQUESTED = "cancelationRequested"
+    TIME_OUT_REQUESTED = "timeOutRequested"
+    CANCELED = "canceled"
+    TIMED_OUT = "timedOut"
+    FAILED = "failed"
+    COMPLETED_WITH_ERRORS = "completedWithErrors"
+    COMPLETED_WITH_FAILURES = "completedWithFailures"
+    COMPLETED_WITH_WARNINGS = "completedWithWarnings"
+    COMPLETED = "completed"
+
+
+RUNNING_STATES = frozenset(
+    {
+        ScanState.QUEUING,
+        ScanState.EXECUTING,
+        ScanState.STARTED,
+        ScanState.CANCELATION_REQUESTED,
+        ScanState.TIME_OUT_REQUESTED,
+    }
+)
+#: Final states in which the scan did not complete: a task waiting on it always fails.
+INCOMPLETE_STATES = frozenset({ScanState.CANCELED, ScanState.TIMED_OUT, ScanState.FAILED})
+#: Final states of a scan that completed; the counts tell how its checks ended.
+COMPLETED_STATES = frozenset(
+    {
+        ScanState.COMPLETED_WITH_ERRORS,
+        ScanState.COMPLETED_WITH_FAILURES,
+        ScanState.COMPLETED_WITH_WARNINGS,
+        ScanState.COMPLETED,
+    }
+)
+FINAL_STATES = INCOMPLETE_STATES | COMPLETED_STATES
+
+
+class EvaluationStatus(str, Enum):
+    """``EvaluationStatusDTO``: a check's latest result."""
+
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    NOT_EVALUATED = "notEvaluated"
+
+
+def enum_value(value: Enum | str | None) -> str | None:
+    """Return the plain string of a value that is an enum member when this provider knows it."""
+    return value.value if isinstance(value, Enum) else value
+
+
+class ScanCheck(BaseModel):
+    """``PublicApiCheckSlimDTO``: one check of a scan and how it evaluated."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True, defer_build=True)
+
+    id: str
+    evaluation_status: EvaluationStatus | str | None = Field(
+        default=None, alias="evaluationStatus", union_mode="left_to_right"
+    )
+
+    @property
+    def status_value(self) -> str | None:
+        return enum_value(self.evaluation_status)
+
+
+class ScanDefinitionRef(BaseModel):
+    """``PublicApiScanDefinitionSlim``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+
+    id: str | None = None
+    name: str | None = None
+
+
+class Scan(BaseModel):
+    """A scan's status (``GET /api/v1/scans/{scanId}``); unknown fields are ignored.
+
+    ``next_poll_at`` is not in the body: it is the ``X-Soda-Next-Poll-Time`` header of the same
+    answer, when Soda Cloud sent one.
+    """
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True, defer_build=True)
+
+    id: str
+    state: ScanState | str = Field(union_mode="left_to_right")
+    cloud_url: str | None = Field(default=None, alias="cloudUrl")
+    created: str | None = None
+    submitted: str | None = None
+    started: str | None = None
+    ended: str | None = None
+    scan_time: str | None = Field(default=None, alias="scanTime")
+    agent_id: str | None = Field(default=None, alias="agentId")
+    scan_definition: ScanDefinitionRef | None = Field(default=None, alias="scanDefinition")
+    errors: int = 0
+    failures: int = 0
+    warnings: int = 0
+    checks: list[ScanCheck] = Field(default_factory=list)
+    next_poll_at: datetime | None = Field(default=None, exclude=True)
+
+    @property
+    def state_value(self) -> str:
+        return str(enum_value(self.state))
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the scan has ended (a state this provider does not know counts as still running)."""
+        return self.state in FINAL_STATES
+
+    @property
+    def completed(self) -> bool:
+        """Whether the scan ran to the end, whatever its checks found."""
+        return self.state in COMPLETED_STATES
+
+    @property
+    def definition_name(self) -> str | None:
+        return self.scan_definition.name if self.scan_definition else None
+
+    def counts(self) -> str:
+        """``"2 failures, 1 warning, 0 errors"``: how the scan's checks ended, for logs and errors."""
+
+        def plural(n: int, word: str) -> str:
+            return f"{n} {word}{'' if n == 1 else 's'}"
+
+        return ", ".join(
+            (plural(self.failures, "failure"), plural(self.warnings, "warning"), plural(self.errors, "error"))
+        )
+
+    def to_xcom(self) -> dict[str, Any]:
+        """Return the scan's outcome as pushed to XCom: id, state, counts, link and checks (snake_case)."""
+        return {
+            "scan_id": self.id,
+            "state": self.state_value,
+            "scan_definition": self.definition_name,
+            "failures": self.failures,
+            "warnings": self.warnings,
+            "errors": self.errors,
+            "cloud_url": self.cloud_url,
+            "started": self.started,
+            "ended": self.ended,
+            "checks": [{"id": c.id, "evaluation_status": c.status_value} for c in self.checks],
+        }
+
+
+class ScanLogLevel(str, Enum):
+    """``LogLevelDTO``."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+_PYTHON_LEVELS = {
+    ScanLogLevel.DEBUG: logging.DEBUG,
+    ScanLogLevel.INFO: logging.INFO,
+    ScanLogLevel.WARNING: logging.WARNING,
+    ScanLogLevel.ERROR: logging.ERROR,
+}
+
+
+class ScanLog(BaseModel):
+    """``LogsContentDTO``: one line of a scan's log."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True, defer_build=True)
+
+    index: int | None = None
+    level: ScanLogLevel | str | None = Field(default=None, union_mode="left_to_right")
+    message: str = ""
+    timestamp: str | None = None
+
+    @property
+    def python_level(self) -> int:
+        """The line's level as Python's logging knows it (INFO for a level Soda adds later)."""
+        return (
+            _PYTHON_LEVELS.get(self.level, logging.INFO)
+            if isinstance(self.level, ScanLogLevel)
+            else logging.INFO
+        )
+
+
+class ScanLogPage(BaseModel):
+    """One page of ``GET /api/v1/scans/{scanId}/logs`` (``PublicApiScanLogsResponse``)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
+
+    content: list[ScanLog] = Field(default_factory=list)
+    last: bool | None = None

@@ -1,0 +1,382 @@
+"""The emulator's scans and checks: scan definitions that run on a pretend Soda Agent.
+
+A scan goes ``queuing`` -> ``executing`` -> a final state on the emulator's clock, as long as
+its definition says; what it finds is chosen by the test (:meth:`ScanBook.next_outcome`): each
+check of the definition then gets a result, and the checks listing returns that result with the
+incidents linked to the check. Kept apart from :mod:`.emulator`, which routes requests here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+RUNNING = ("queuing", "executing", "started", "cancelationRequested", "timeOutRequested")
+COMPLETED = ("completed", "completedWithWarnings", "completedWithFailures", "completedWithErrors")
+FINAL = ("canceled", "timedOut", "failed", *COMPLETED)
+#: The check result each completed state gives every check of the definition, unless told otherwise.
+_DEFAULT_RESULT = {
+    "completed": "pass",
+    "completedWithWarnings": "warn",
+    "completedWithFailures": "fail",
+    "completedWithErrors": "notEvaluated",
+}
+#: Seconds a cancellation asked of an executing scan takes to be confirmed by the "agent".
+CANCEL_DELAY = 0.3
+
+
+@dataclass
+class ScanDefinition:
+    """A scan definition: its checks, how long a run takes and how the next run ends."""
+
+    name: str
+    checks: list[str] = field(default_factory=list)
+    duration: float = 2.0
+    queuing: float = 0.5
+    outcome: str = "completed"
+    check_results: dict[str, str] = field(default_factory=dict)
+    log_lines: int = 5
+    on_agent: bool = True
+
+
+@dataclass
+class EmulatedCheck:
+    id: str
+    name: str
+    dataset_id: str
+    dataset_name: str
+    evaluation_status: str = "pass"
+    incidents: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Run:
+    id: str
+    definition: ScanDefinition
+    outcome: str
+    results: dict[str, str]
+    started: float
+    created: datetime
+    data_timestamp: str | None
+    cancel_at: float | None = None
+    canceled_early: bool = False
+    applied: bool = False
+
+
+def default_checks() -> list[EmulatedCheck]:
+    """Return the checks a new emulator starts with, linked to the seeded incidents they opened."""
+    from airflow_provider_soda.testing.emulator import DATASETS, DEMO_INCIDENT_ID
+
+    def check(check_id: str, name: str, dataset: str, status: str, *incidents: str) -> EmulatedCheck:
+        return EmulatedCheck(check_id, name, DATASETS[dataset], dataset, status, list(incidents))
+
+    return [
+        check("chk-orders-row-count", "Row count anomaly on orders", "orders", "fail", DEMO_INCIDENT_ID),
+        check("chk-orders-duplicates", "No duplicate order ids", "orders", "fail", "inc-orders-dup"),
+        check("chk-orders-freshness", "Orders fresher than 1d", "orders", "pass", "inc-orders-late"),
+        check(
+            "chk-customers-email",
+            "No missing customer emails",
+            "customers",
+            "fail",
+            "c0a8e4b1-93f2-4d57-8e6a-5b1d7f2c9e02",
+        ),
+        check("chk-payments-amount", "No negative amounts", "payments", "pass", "inc-payments-negative"),
+        check("chk-inventory-stock", "Stock never below zero", "inventory", "warn", "inc-inventory-stock"),
+    ]
+
+
+def default_definitions() -> list[ScanDefinition]:
+    return [
+        ScanDefinition(
+            "orders_daily", ["chk-orders-row-count", "chk-orders-duplicates", "chk-orders-freshness"]
+        ),
+        ScanDefinition("customers_daily", ["chk-customers-email"]),
+        ScanDefinition("payments_daily", ["chk-payments-amount"]),
+        ScanDefinition("inventory_hourly", ["chk-inventory-stock"]),
+        ScanDefinition("local_library_scan", ["chk-orders-freshness"], on_agent=False),
+    ]
+
+
+class ScanBook:
+    """Scan definitions, their runs and the checks they evaluate, behind one lock."""
+
+    def __init__(self, url: Callable[[], str], incident: Callable[[str], dict[str, Any] | None]) -> None:
+        self._url = url
+        self._incident = incident
+        self._lock = threading.RLock()
+        self._ids = itertools.count(1)
+        self.definitions: dict[str, ScanDefinition] = {d.name: d for d in default_definitions()}
+        self.checks: dict[str, EmulatedCheck] = {c.id: c for c in default_checks()}
+        self.runs: dict[str, _Run] = {}
+        #: Seconds ahead that ``X-Soda-Next-Poll-Time`` points on a running scan (None: no header).
+        self.next_poll_hint: float | None = 1.0
+
+    # -- test hooks -----------------------------------------------------------------------------
+
+    def add_definition(self, definition: ScanDefinition) -> None:
+        with self._lock:
+            self.definitions[definition.name] = definition
+
+    def add_check(self, check: EmulatedCheck) -> None:
+        with self._lock:
+            self.checks[check.id] = check
+
+    def next_outcome(
+        self,
+        definition: str,
+        state: str,
+        *,
+        check_results: Mapping[str, str] | None = None,
+        duration: float | None = None,
+    ) -> None:
+        """Make the definition's next runs end in ``state`` (a final state), each check with its result."""
+        if state not in FINAL:
+            raise ValueError(f"state must be a final scan state, one of {', '.join(FINAL)}")
+        with self._lock:
+            chosen = self.definitions[definition]
+            chosen.outcome = state
+            chosen.check_results = dict(check_results or {})
+            if duration is not None:
+                chosen.duration = duration
+
+    def scan(self, scan_id: str) -> dict[str, Any]:
+        with self._lock:
+            return self._status(self.runs[scan_id])
+
+    # -- endpoints ------------------------------------------------------------------------------
+
+    def trigger(self, form: Mapping[str, list[str]]) -> tuple[int, Any, dict[str, str]]:
+        name = (form.get("scanDefinition") or [""])[-1]
+        stamps = form.get("dataTimestamp")
+        stamp = stamps[-1] if stamps else None
+        if stamp is not None:
+            try:
+                moment = datetime.fromisoformat(stamp)
+            except ValueError:
+                moment = None
+            if moment is None or moment.tzinfo is None:
+                return (
+                    400,
+                    {"code": "bad_request", "message": "dataTimestamp must be ISO 8601 with offset"},
+                    {},
+                )
+        with self._lock:
+            definition = self.definitions.get(name)
+            if definition is None:
+                return 404, {"code": "not_found", "message": f"Scan definition {name} not found"}, {}
+            if not definition.on_agent:
+                message = f"Scan definition {name} is not connected to a Soda Agent"
+                return 400, {"code": "bad_request", "message": message}, {}
+            scan_id = f"scan-{next(self._ids):05d}"
+            results = {
+                c: definition.check_results.get(c, _DEFAULT_RESULT.get(definition.outcome, ""))
+                for c in definition.checks
+            }
+            self.runs[scan_id] = _Run(
+                scan_id, definition, definition.outcome, results, time.monotonic(), datetime.now(UTC), stamp
+            )
+        headers = {"X-Soda-Scan-Id": scan_id, "Location": f"{self._url()}/api/v1/scans/{scan_id}"}
+        return 201, None, headers
+
+    def status(self, scan_id: str) -> tuple[int, Any, dict[str, str]]:
+        with self._lock:
+            run = self.runs.get(scan_id)
+            if run is None:
+                return 404, {"code": "not_found", "message": f"Scan {scan_id} not found"}, {}
+            body = self._status(run)
+        headers: dict[str, str] = {}
+        if body["state"] in RUNNING and self.next_poll_hint is not None:
+            when = datetime.now(UTC) + timedelta(seconds=self.next_poll_hint)
+            headers["X-Soda-Next-Poll-Time"] = when.isoformat()
+        return 200, body, headers
+
+    def cancel(self, scan_id: str) -> tuple[int, Any, dict[str, str]]:
+        with self._lock:
+            run = self.runs.get(scan_id)
+            if run is None:
+                return 404, {"code": "not_found", "message": f"Scan {scan_id} not found"}, {}
+            state = self._state(run)
+            if state == "queuing":
+                run.cancel_at, run.canceled_early = time.monotonic(), True
+            elif state in ("executing", "started"):
+                run.cancel_at = time.monotonic() + CANCEL_DELAY
+            else:
+                return (
+                    400,
+                    {"code": "bad_request", "message": f"Scan {scan_id} is {state}; it cannot be canceled"},
+                    {},
+                )
+        return 200, None, {"Location": f"{self._url()}/api/v1/scans/{scan_id}"}
+
+    def logs(self, scan_id: str, query: Mapping[str, list[str]]) -> tuple[int, Any, dict[str, str]]:
+        try:
+            page, size = _paging(query, smallest=100, default=1000)
+        except ValueError as err:
+            return 400, {"code": "bad_request", "message": str(err)}, {}
+        with self._lock:
+            run = self.runs.get(scan_id)
+            if run is None:
+                return 404, {"code": "not_found", "message": f"Scan {scan_id} not found"}, {}
+            lines = self._log_lines(run)
+        return 200, _page(lines[page * size : (page + 1) * size], page, size, len(lines)), {}
+
+    def list_checks(self, query: Mapping[str, list[str]]) -> tuple[int, Any, dict[str, str]]:
+        one = {name: values[-1] for name, values in query.items()}
+        if "checkIds" in one:
+            if set(one) - {"checkIds"}:
+                return (
+                    400,
+                    {"code": "bad_request", "message": "checkIds cannot be combined with other parameters"},
+                    {},
+                )
+            ids = [i for i in one["checkIds"].split(",") if i]
+            if len(ids) > 1000:
+                return 400, {"code": "bad_request", "message": "checkIds takes at most 1000 ids"}, {}
+            with self._lock:
+                self._settle()
+                found = [self._check(self.checks[i]) for i in dict.fromkeys(ids) if i in self.checks]
+            return 200, _page(found, 0, max(len(found), 1), len(found)), {}
+        try:
+            page, size = _paging(query, smallest=10, default=10)
+        except ValueError as err:
+            return 400, {"code": "bad_request", "message": str(err)}, {}
+        with self._lock:
+            self._settle()
+            matching = sorted(
+                (c for c in self.checks.values() if one.get("datasetId") in (None, c.dataset_id)),
+                key=lambda c: (c.name, c.id),
+            )
+            chunk = [self._check(c) for c in matching[page * size : (page + 1) * size]]
+        return 200, _page(chunk, page, size, len(matching)), {}
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def _state(self, run: _Run) -> str:
+        now = time.monotonic()
+        if run.cancel_at is not None:
+            return "canceled" if now >= run.cancel_at else "cancelationRequested"
+        elapsed = now - run.started
+        if elapsed < min(run.definition.queuing, run.definition.duration):
+            return "queuing"
+        if elapsed < run.definition.duration:
+            return "executing"
+        return run.outcome
+
+    def _settle(self) -> None:
+        """Give checks the results of every run that has completed since the last look."""
+        for run in sorted(self.runs.values(), key=lambda r: r.started):
+            if not run.applied and self._state(run) in COMPLETED:
+                run.applied = True
+                for check_id, result in run.results.items():
+                    if result and check_id in self.checks:
+                        self.checks[check_id].evaluation_status = result
+
+    def _status(self, run: _Run) -> dict[str, Any]:
+        self._settle()
+        state = self._state(run)
+        final = state in FINAL
+        evaluated = final and state in COMPLETED
+        results = run.results if evaluated else {}
+        failures = sum(r == "fail" for r in results.values())
+        warnings = sum(r == "warn" for r in results.values())
+        errors = sum(r == "notEvaluated" for r in results.values())
+        if state == "completedWithErrors":
+            errors = max(errors, 1)
+        created = run.created.isoformat()
+        body: dict[str, Any] = {
+            "id": run.id,
+            "state": state,
+            "cloudUrl": f"{self._url()}/scans/{quote(run.id, safe='')}",
+            "created": created,
+            "submitted": created,
+            "scanDefinition": {"id": f"def-{run.definition.name}", "name": run.definition.name},
+            "agentId": "emulated-agent",
+            "errors": errors,
+            "failures": failures,
+            "warnings": warnings,
+            "checks": [{"id": c, "evaluationStatus": r or "notEvaluated"} for c, r in results.items()],
+        }
+        if state != "queuing" and not run.canceled_early:
+            body["started"] = (run.created + timedelta(seconds=run.definition.queuing)).isoformat()
+        if final:
+            body["ended"] = (run.created + timedelta(seconds=run.definition.duration)).isoformat()
+        if run.data_timestamp:
+            body["scanTime"] = run.data_timestamp
+        return body
+
+    def _log_lines(self, run: _Run) -> list[dict[str, Any]]:
+        state = self._state(run)
+        stamp = run.created.isoformat()
+        lines = [("info", f"Scan {run.id} of {run.definition.name} queued")]
+        if state != "queuing":
+            lines.append(("info", "Soda Agent picked up the scan"))
+            lines += [("debug", f"Query {n} executed") for n in range(1, run.definition.log_lines - 1)]
+        if state in COMPLETED:
+            for check_id, result in run.results.items():
+                level = {"pass": "info", "warn": "warning", "fail": "warning"}.get(result, "error")
+                lines.append((level, f"Check {check_id}: {result}"))
+            lines.append(("info", f"Scan ended: {state}"))
+        elif state in FINAL:
+            lines.append(("error", f"Scan ended: {state}"))
+        return [
+            {"index": i, "level": level, "message": message, "timestamp": stamp}
+            for i, (level, message) in enumerate(lines)
+        ]
+
+    def _check(self, check: EmulatedCheck) -> dict[str, Any]:
+        url = self._url()
+        incidents = []
+        for incident_id in check.incidents:
+            incident = self._incident(incident_id)
+            if incident is not None:
+                incidents.append(
+                    {k: incident[k] for k in ("id", "number", "name", "status", "cloudUrl") if k in incident}
+                )
+        return {
+            "id": check.id,
+            "name": check.name,
+            "evaluationStatus": check.evaluation_status,
+            "cloudUrl": f"{url}/checks/{quote(check.id, safe='')}",
+            "createdAt": "2026-11-01T00:00:00+00:00",
+            "datasets": [
+                {
+                    "id": check.dataset_id,
+                    "name": check.dataset_name,
+                    "qualifiedName": f"warehouse.public.{check.dataset_name}",
+                    "cloudUrl": f"{url}/datasets/{quote(check.dataset_id, safe='')}",
+                }
+            ],
+            "incidents": incidents,
+        }
+
+
+def _paging(query: Mapping[str, list[str]], *, smallest: int, default: int) -> tuple[int, int]:
+    one = {name: values[-1] for name, values in query.items()}
+    try:
+        page, size = int(one.get("page", "0")), int(one.get("size", str(default)))
+    except ValueError:
+        raise ValueError("page and size must be integers") from None
+    if page < 0 or not smallest <= size <= 1000:
+        raise ValueError(f"page must be >= 0 and size {smallest}..1000")
+    return page, size
+
+
+def _page(content: list[dict[str, Any]], page: int, size: int, total: int) -> dict[str, Any]:
+    """Return a page of a paginated listing, as Soda's ``PublicApi...Response`` schemas have it."""
+    pages = -(-total // size)
+    return {
+        "content": content,
+        "first": page == 0,
+        "last": page >= pages - 1,
+        "number": page,
+        "size": size,
+        "totalElements": total,
+        "totalPages": pages,
+    }
