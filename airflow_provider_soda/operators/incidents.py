@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferred, conf
 
 from airflow_provider_soda.exceptions import (
-    SodaCloudBulkUpdateError,
     SodaCloudError,
     SodaCloudQueueTimeoutError,
     SodaCloudRateLimitError,
@@ -23,7 +22,8 @@ from airflow_provider_soda.exceptions import (
 from airflow_provider_soda.hooks.retry import RetryLimits
 from airflow_provider_soda.links.incidents import INCIDENT_URL_XCOM_KEY, SodaCloudIncidentLink
 from airflow_provider_soda.models import UPDATE_FIELDS, Incident, IncidentUpdate
-from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast, verify_dataset_ids
+from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast
+from airflow_provider_soda.operators._bulk import apply_plan, dry_run_report, outcome, plan_selection, settle
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -372,30 +372,15 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
                 task_ids=ti.task_id, key=SELECTED_IDS_XCOM_KEY, map_indexes=ti.map_index, default=[]
             )
             return [(incident_id, update) for incident_id in ids or []], [], {}
-        selection = self._selection()
-        matched = {str(incident.id): incident for incident in self.hook.select_incidents(selection)}
-        if self.verify_dataset_ids:
-            verify_dataset_ids(self.hook, selection.dataset_id, matched=len(matched))
-        unchanged = [i for i in matched.values() if i.satisfies(update)]
-        plan = [(incident_id, update) for incident_id, i in matched.items() if not i.satisfies(update)]
-        self.log.info(
-            "The selection (%s) matches %d incidents; %d need a change, %d are already as asked.",
-            selection.describe(),
-            len(matched),
-            len(plan),
-            len(unchanged),
+        plan, unchanged, matched = plan_selection(
+            self.hook,
+            self.log,
+            self._selection(),
+            update,
+            max_incidents=self.max_incidents,
+            dry_run=self.dry_run_only,
+            verify_datasets=self.verify_dataset_ids,
         )
-        if len(plan) > self.max_incidents:
-            message = (
-                f"The selection ({selection.describe()}) would change {len(plan)} Soda Cloud incidents "
-                f"({len(matched)} match), more than max_incidents={self.max_incidents}"
-            )
-            if not self.dry_run_only:
-                raise AirflowFailException(
-                    f"{message}; nothing was sent. Narrow the selection, or raise max_incidents to at "
-                    f"least {len(plan)} if that many is intended."
-                )
-            self.log.warning("Dry run: %s; a real run would refuse and send nothing.", message)
         if not self.dry_run_only:
             ti.xcom_push(key=SELECTED_IDS_XCOM_KEY, value=[incident_id for incident_id, _ in plan])
         return plan, unchanged, matched
@@ -405,32 +390,6 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
             return IncidentUpdate.build(**self._common_fields())
         except SodaCloudError as err:
             raise AirflowFailException(f"Nothing was sent; invalid update: {err}") from err
-
-    def _dry_run(
-        self, plan: list[tuple[str, IncidentUpdate]], unchanged: list[Incident], current: dict[str, Incident]
-    ) -> list[dict[str, Any]]:
-        """Log and return what the run would change, from the incidents' ``current`` state; sends nothing."""
-        results = [_outcome(str(i.id), incident=i, skipped=True, dry_run=True) for i in unchanged]
-        for incident_id, update in plan:
-            incident = current.get(incident_id)
-            if incident is None:
-                results.append(_outcome(incident_id, error=self.hook.not_found([incident_id]), dry_run=True))
-                continue
-            changes = incident.changes(update)
-            results.append(
-                _outcome(incident_id, incident=incident, skipped=not changes, dry_run=True, changes=changes)
-            )
-            if changes:
-                self.log.info(
-                    "Dry run: would update incident #%s %r: %s  %s",
-                    incident.number,
-                    incident_id,
-                    ", ".join(f"{field} {now!r} -> {asked!r}" for field, (now, asked) in changes.items()),
-                    incident.cloud_url or "",
-                )
-        would = sum(1 for r in results if r["changes"])
-        self.log.info("Dry run: %d of %d incidents would change; nothing was sent.", would, len(results))
-        return results
 
     def _run(self, context: Context, progress: dict[str, Any]) -> list[dict[str, Any]]:
         ti = context["ti"]
@@ -443,63 +402,40 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
                 if self.selection is not None:
                     plan, unchanged, matched = self._select(context, resumed="index" in progress)
                     if self.dry_run_only:
-                        return self._dry_run(plan, unchanged, matched)
-                    results = [_outcome(str(i.id), incident=i, skipped=True) for i in unchanged]
+                        return dry_run_report(self.hook, self.log, plan, unchanged, matched)
+                    results = [outcome(str(i.id), incident=i, skipped=True) for i in unchanged]
                     already: dict[str, Incident] = {}  # the listing was the current state
                 else:
                     plan = self._plan()
                     if self.dry_run_only:
-                        return self._dry_run(plan, [], self.hook.get_incidents([i for i, _ in plan]))
+                        return dry_run_report(
+                            self.hook, self.log, plan, [], self.hook.get_incidents([i for i, _ in plan])
+                        )
                     already = self._already_applied(context, plan[index:])
+
+            def apply_one(position: int, incident_id: str, update: IncidentUpdate) -> Incident:
+                nonlocal token
+                resume = {**progress, "index": position, "segment": segment + 1}
+                booked, token = token, None  # the booked slot serves the first update after a resume
+                return self._apply(incident_id, update, token=booked, progress=resume)
+
             try:
-                while index < len(plan):
-                    incident_id, update = plan[index]
-                    resume = {**progress, "index": index, "segment": segment + 1}
-                    if incident_id in already:
-                        results.append(_outcome(incident_id, incident=already[incident_id], skipped=True))
-                        index += 1
-                        continue
-                    try:
-                        incident = self._apply(incident_id, update, token=token, progress=resume)
-                    except SodaCloudError as err:
-                        self.log.error("Incident %r was not updated: %s", incident_id, err)
-                        results.append(_outcome(incident_id, error=err))
-                    else:
-                        results.append(_outcome(incident_id, incident=incident))
-                    token = None
-                    index += 1
+                apply_plan(plan, apply_one, self.log, results, start=index, already=already)
             except TaskDeferred:  # keep this stretch's outcomes: the task resumes after them
                 ti.xcom_push(key=f"{_SEGMENT_KEY}{segment}", value=results)
                 raise
         finally:
             self.hook.close()
         earlier_results = [
-            outcome
+            earlier
             for number in range(segment)
-            for outcome in ti.xcom_pull(
+            for earlier in ti.xcom_pull(
                 task_ids=ti.task_id, key=f"{_SEGMENT_KEY}{number}", map_indexes=ti.map_index, default=[]
             )
             or []
         ]
         results = earlier_results + results
-        failed = [r for r in results if not r["ok"]]
-        skipped = sum(1 for r in results if r.get("skipped"))
-        self.log.info(
-            "Updated %d of %d Soda Cloud incidents (%d already as asked, not sent again).",
-            len(results) - len(failed) - skipped,
-            len(results),
-            skipped,
-        )
-        if failed:
-            context["ti"].xcom_push(key="incident_results", value=results)
-            retryable = any(r["retryable"] for r in failed)
-            summary = f"{len(failed)} of {len(results)} Soda Cloud incident updates failed: " + "; ".join(
-                f"{r['incident_id']!r}: {r['error']}" for r in failed[:10]
-            )
-            if not retryable:
-                raise AirflowFailException(summary)
-            retry_after = max((r["retry_after"] or 0 for r in failed), default=0) or None
-            raise SodaCloudBulkUpdateError(summary, retry_after=retry_after)
+        settle(self.log, results, context["ti"])
         return results
 
 
@@ -540,27 +476,3 @@ def _unfiltered_message(task_id: str) -> str:
         "organisation. Add a filter (dataset_id, status, severity, incident_ids, lead_id, created_from, "
         "created_to), or pass allow_unfiltered_selection=True if that is really meant. Nothing was sent."
     )
-
-
-def _outcome(
-    incident_id: str,
-    *,
-    incident: Incident | None = None,
-    error: SodaCloudError | None = None,
-    skipped: bool = False,
-    dry_run: bool = False,
-    changes: dict[str, list[Any]] | None = None,
-) -> dict[str, Any]:
-    return {
-        "incident_id": incident_id,
-        "ok": error is None,
-        "skipped": skipped,
-        "dry_run": dry_run,
-        "changes": changes or {},
-        "status": incident.status_value if incident else None,
-        "cloud_url": incident.cloud_url if incident else None,
-        "error": str(error) if error else None,
-        "status_code": getattr(error, "status_code", None),
-        "retryable": bool(error and error.retryable),
-        "retry_after": getattr(error, "retry_after", None),
-    }
