@@ -12,6 +12,8 @@ so that a bad API key fails a task at once instead of burning its Airflow retrie
     ├── SodaCloudPollError                  yes   a triggerer poll failed unexpectedly (a connection lookup)
     ├── SodaCloudBulkUpdateError            yes   some updates of a bulk run failed
     ├── SodaCloudIncidentsOpenError         yes   a quality gate found open incidents
+    ├── SodaCloudScanFailedError            yes   a scan found what fail_on names, or did not complete
+    ├── SodaCloudScanTimeoutError           yes   a scan did not end within the task's timeout (cancelled)
     └── SodaCloudAPIError                   no    an error status (status_code, code, trace_id)
         ├── SodaCloudBadRequestError        no    400
         ├── SodaCloudAuthenticationError    no    401
@@ -167,3 +169,23 @@ class SodaCloudIncidentsOpenError(SodaCloudError):
     def __init__(self, message: str, *, incidents: list[dict[str, object]]) -> None:
         super().__init__(message)
         self.incidents = incidents
+
+
+class SodaCloudScanFailedError(SodaCloudError):
+    """A scan ended with results that ``fail_on`` names, or did not complete (failed, timed out, canceled).
+
+    Retryable: an ordinary task failure, so the task's retries run the scan again (the data may
+    be fixed by then). ``scan`` is the scan's outcome as in XCom.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, scan: dict[str, object]) -> None:
+        super().__init__(message)
+        self.scan = scan
+
+
+class SodaCloudScanTimeoutError(SodaCloudError):
+    """A scan was still running when the task's ``timeout`` passed; it was cancelled."""
+
+    retryable = True

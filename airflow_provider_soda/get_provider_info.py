@@ -19,7 +19,8 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-soda",
         "name": "Soda Cloud",
-        "description": "`Soda Cloud <https://www.soda.io/>`__: act on data-quality incidents from Airflow DAGs.",
+        "description": "`Soda Cloud <https://www.soda.io/>`__: run Soda scans on a Soda Agent and act on "
+        "data-quality incidents from Airflow DAGs.",
         "versions": [__version__],
         "integrations": [
             {
@@ -37,20 +38,31 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_soda.operators.incidents",
                     "airflow_provider_soda.operators.gate",
+                    "airflow_provider_soda.operators.scans",
                 ],
             }
         ],
         "sensors": [
-            {"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_soda.sensors.incidents"]}
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [
+                    "airflow_provider_soda.sensors.incidents",
+                    "airflow_provider_soda.sensors.scans",
+                ],
+            }
         ],
         "notifications": ["airflow_provider_soda.notifications.incidents.SodaCloudIncidentNotifier"],
-        "extra-links": ["airflow_provider_soda.links.incidents.SodaCloudIncidentLink"],
+        "extra-links": [
+            "airflow_provider_soda.links.incidents.SodaCloudIncidentLink",
+            "airflow_provider_soda.links.scans.SodaCloudScanLink",
+        ],
         "triggers": [
             {
                 "integration-name": _INTEGRATION,
                 "python-modules": [
                     "airflow_provider_soda.triggers.rate_limit",
                     "airflow_provider_soda.triggers.incidents",
+                    "airflow_provider_soda.triggers.scans",
                 ],
             }
         ],

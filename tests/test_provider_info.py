@@ -110,6 +110,7 @@ def test_dag_facing_modules_do_not_import_requests_or_read_connections() -> None
         "from airflow.providers.common.compat.sdk import BaseHook, BaseOperator;"
         "before = set(sys.modules);"
         "import airflow_provider_soda.operators.incidents, airflow_provider_soda.hooks.soda_cloud;"
+        "import airflow_provider_soda.operators.scans, airflow_provider_soda.sensors.scans;"
         "print(sorted(m for m in set(sys.modules) - before if m.split('.')[0] in ('requests', 'urllib3')))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,0 +1,79 @@
+"""Sensor that waits for a Soda Cloud scan started elsewhere, in a worker or in the triggerer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensorOperator, PokeReturnValue
+
+from airflow_provider_soda.models import normalise_id
+from airflow_provider_soda.operators._base import fail_fast
+from airflow_provider_soda.operators._scan_task import SodaCloudScanTaskBase
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+#: Seconds the triggerer's own deferral timeout runs past the sensor's ``timeout`` (a safety net).
+DEFERRAL_MARGIN_SECONDS = 300.0
+
+
+class SodaCloudScanSensor(SodaCloudScanTaskBase, BaseSensorOperator):
+    """Wait for a Soda Cloud scan to end, then succeed or fail by the same rules as the scan operator.
+
+    For a scan this task did not start: one that a ``SodaCloudScanOperator`` with
+    ``wait_for_completion=False`` started (``scan_id="{{ ti.xcom_pull(task_ids='start_scan',
+    key='soda_cloud_scan_id') }}"``), or one of a Soda schedule. ``poke``, ``reschedule`` and
+    ``deferrable=True`` all apply ``fail_on``, copy the scan's log and, with
+    ``resolve_incidents=True``, resolve what it verified. The sensor never cancels the scan: it
+    did not start it. ``timeout`` and ``poke_interval`` work as on every Airflow sensor (in the
+    triggerer, Soda's ``X-Soda-Next-Poll-Time`` is honoured between polls).
+
+    :param scan_id: the scan to wait for (templated).
+    """
+
+    template_fields: Sequence[str] = ("scan_id", *SodaCloudScanTaskBase.template_fields)
+
+    def __init__(self, *, scan_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scan_id = scan_id
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        with fail_fast():
+            scan_id = normalise_id(self.scan_id, "scan_id")
+            scan = self.hook.get_scan(scan_id)
+        self._note_scan(context, scan)
+        if not scan.is_final:
+            self.log.info("Soda Cloud scan %s is %s.", scan.id, scan.state_value)
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=self._finish(context, scan))
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        first = self.poke(context)  # no deferral when the scan has already ended
+        if first.is_done:
+            return first.xcom_value
+        from airflow_provider_soda.triggers.scans import SodaCloudScanTrigger
+
+        self.defer(
+            trigger=SodaCloudScanTrigger(
+                scan_id=normalise_id(self.scan_id, "scan_id"),
+                soda_cloud_conn_id=self.soda_cloud_conn_id,
+                poll_interval=float(self.poke_interval),
+                end_time=time.time() + self.timeout,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout + DEFERRAL_MARGIN_SECONDS),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger: the scan ended, the sensor's timeout passed, or the wait failed."""
+        scan = self._scan_from_event(context, event, str((event or {}).get("scan_id", self.scan_id)))
+        return self._finish(context, scan)
+
+    def _on_timeout(self, context: Any, scan_id: str) -> None:
+        # soft_fail turns it into a skip, as for every sensor
+        raise AirflowSensorTimeout(f"Soda Cloud scan {scan_id} did not end within the sensor's timeout.")
