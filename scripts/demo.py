@@ -1,8 +1,15 @@
-"""``make demo``: run the example DAG end to end against the offline Soda Cloud emulator.
+"""``make demo``: run the example DAGs end to end against the offline Soda Cloud emulator.
 
-Run 1 makes the pipeline fail, so the incident must move to ``investigating``; run 2 lets it
-succeed, so the incident must move to ``resolved`` with resolution notes. Exits non-zero if
-either the DAG runs or the incident end in another state.
+Part 1, ``example_soda_incident_lifecycle``: run 1 makes the pipeline fail, so the incident must
+move to ``investigating``; run 2 lets it succeed, so the incident must move to ``resolved`` with
+resolution notes.
+
+Part 2, ``example_soda_fix_verify_resolve`` ("fix, verify, resolve"): the load fails (the
+notifier moves the incident to ``investigating``); the next load succeeds but Soda's check still
+fails (the scan fails the task, the incident stays open); the fixed load's scan passes, and only
+then is the incident resolved.
+
+Exits non-zero if any DAG run or the incident ends in another state than expected.
 """
 
 from __future__ import annotations
@@ -15,15 +22,13 @@ from airflow_provider_soda.testing.dag_test import configure_airflow_home, migra
 
 ROOT = Path(__file__).resolve().parent.parent
 DAG_ID = "example_soda_incident_lifecycle"
+VERIFY_DAG_ID = "example_soda_fix_verify_resolve"
 
 
-def main() -> int:
-    configure_airflow_home(ROOT / ".airflow" / "demo", ROOT / "example_dags")
-    print("Preparing a throwaway Airflow metadata DB in .airflow/demo ...", flush=True)
-    migrate_db()
-
+def part_one() -> bool:
     from airflow_provider_soda.testing import DEMO_INCIDENT_ID, SodaCloudEmulator
 
+    print(f"##### Part 1: {DAG_ID}: the pipeline's outcome drives the incident #####\n", flush=True)
     with SodaCloudEmulator() as emulator:
         os.environ["AIRFLOW_CONN_SODA_CLOUD_DEFAULT"] = emulator.airflow_connection()
         print(f"Soda Cloud emulator running at {emulator.url}", flush=True)
@@ -67,6 +72,76 @@ def main() -> int:
         print("\nFinal incident state:")
         for key in ("number", "name", "status", "severity", "description", "resolutionNotes", "cloudUrl"):
             print(f"  {key}: {final.get(key)}")
+    return ok
+
+
+def part_two() -> bool:
+    """Fix, verify, resolve: the incident is resolved only when Soda's check passes again."""
+    from airflow_provider_soda.testing import DEMO_INCIDENT_ID, SodaCloudEmulator
+
+    print(f"\n##### Part 2: {VERIFY_DAG_ID}: fix, verify, resolve #####\n", flush=True)
+    with SodaCloudEmulator() as emulator:
+        os.environ["AIRFLOW_CONN_SODA_CLOUD_DEFAULT"] = emulator.airflow_connection()
+        incident = emulator.incident(DEMO_INCIDENT_ID)
+        print(
+            f"Incident #{incident['number']} {incident['name']!r} starts as: {incident['status']}; it was "
+            "opened by check chk-orders-row-count of scan definition orders_daily.\n",
+            flush=True,
+        )
+        still_failing = {
+            "chk-orders-row-count": "fail",
+            "chk-orders-duplicates": "pass",
+            "chk-orders-freshness": "pass",
+        }
+        steps = [
+            ("the load fails", {"fail_pipeline": True}, None, "failed", "investigating"),
+            (
+                "the load succeeds, but Soda's check still fails",
+                {"fail_pipeline": False},
+                ("completedWithFailures", still_failing),
+                "failed",
+                "investigating",
+            ),
+            (
+                "the fixed load succeeds and Soda's check passes",
+                {"fail_pipeline": False},
+                ("completed", {}),
+                "success",
+                "resolved",
+            ),
+        ]
+        ok = True
+        for label, conf, scan, want_run, want_status in steps:
+            expected = " (its traceback is expected)" if want_run == "failed" else ""
+            print(f"=== Run: {label}{expected} ===", flush=True)
+            if scan is not None:
+                emulator.scans.next_outcome("orders_daily", scan[0], check_results=scan[1], duration=1.5)
+            dag_run = run_dag(VERIFY_DAG_ID, conf=conf)
+            status = emulator.incident(DEMO_INCIDENT_ID)["status"]
+            good = dag_run.state == want_run and status == want_status
+            ok &= good
+            scans = list(emulator.scans.runs)
+            scanned = (
+                f"; scan {scans[-1]} ended {emulator.scans.scan(scans[-1])['state']}"
+                if scan
+                else "; no scan ran"
+            )
+            print(
+                f"--> DAG run {dag_run.run_id}: {dag_run.state} (expected {want_run}){scanned}; incident "
+                f"status: {status} (expected {want_status}) {'OK' if good else 'MISMATCH'}\n",
+                flush=True,
+            )
+        final = emulator.incident(DEMO_INCIDENT_ID)
+        print(f"Resolution notes: {final.get('resolutionNotes')}")
+    return ok
+
+
+def main() -> int:
+    configure_airflow_home(ROOT / ".airflow" / "demo", ROOT / "example_dags")
+    print("Preparing a throwaway Airflow metadata DB in .airflow/demo ...", flush=True)
+    migrate_db()
+
+    ok = part_one() & part_two()
     print("\nDemo " + ("passed." if ok else "FAILED: see MISMATCH above."))
     return 0 if ok else 1
 

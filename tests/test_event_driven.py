@@ -42,13 +42,21 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float, log: Path | No
 
 
 @pytest.fixture
-def airflow_services(tmp_path: Path, soda_cloud_emulator: SodaCloudEmulator) -> Iterator[Path]:
-    """``airflow standalone`` on a fresh SQLite DB, with the two example DAGs that need a triggerer."""
+def airflow_services(
+    request: pytest.FixtureRequest, tmp_path: Path, soda_cloud_emulator: SodaCloudEmulator
+) -> Iterator[Path]:
+    """``airflow standalone`` on a fresh SQLite DB, with the DAG files that need a triggerer.
+
+    By default the two example DAGs of this module; a test module that imports this fixture names
+    its own in ``STANDALONE_DAG_FILES`` (paths from the repository's root).
+    """
     home, dags, port = tmp_path / "home", tmp_path / "dags", _free_port()
     dags.mkdir(parents=True)
     # Asset watchers exist from Airflow 3 on; on 2.x only the sensor example is parsed.
-    for dag_id in (DAG_ID, SENSOR_DAG_ID) if AIRFLOW_V_3_0_PLUS else (SENSOR_DAG_ID,):
-        shutil.copy(ROOT / "example_dags" / f"{dag_id}.py", dags)
+    examples = (DAG_ID, SENSOR_DAG_ID) if AIRFLOW_V_3_0_PLUS else (SENSOR_DAG_ID,)
+    default = [f"example_dags/{dag_id}.py" for dag_id in examples]
+    for name in getattr(request.module, "STANDALONE_DAG_FILES", default):
+        shutil.copy(ROOT / name, dags)
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -188,9 +196,9 @@ def test_a_deferred_sensor_resumes_in_the_triggerer(
     assert done[0][2] == "rebuilt after incident #1 was resolved"
 
 
-def _trigger(env: dict[str, str]) -> bool:
+def _trigger(env: dict[str, str], dag_id: str = SENSOR_DAG_ID) -> bool:
     result = subprocess.run(
-        [sys.executable, "-m", "airflow", "dags", "trigger", SENSOR_DAG_ID],
+        [sys.executable, "-m", "airflow", "dags", "trigger", dag_id],
         env=env,
         capture_output=True,
         check=False,

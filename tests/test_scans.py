@@ -209,3 +209,25 @@ def test_fail_on_is_checked_when_the_dag_is_parsed() -> None:
     assert normalise_fail_on([]) == ()
     with pytest.raises(ValueError, match="allowed: warnings, failures, errors"):
         normalise_fail_on(["failure"])
+
+
+def test_the_fix_verify_resolve_example(dag_test: Any, soda_cloud_emulator: SodaCloudEmulator) -> None:
+    """The example's story: a failed load, a fix Soda does not confirm, then one it does."""
+    dag_id = "example_soda_fix_verify_resolve"
+    assert dag_test(dag_id, conf={"fail_pipeline": True}).state == "failed"
+    assert soda_cloud_emulator.incident(DEMO_INCIDENT_ID)["status"] == "investigating"  # the notifier
+    assert soda_cloud_emulator.requests_to("trigger_scan") == []
+
+    still = {"chk-orders-row-count": "fail", "chk-orders-duplicates": "pass", "chk-orders-freshness": "pass"}
+    soda_cloud_emulator.scans.next_outcome(
+        "orders_daily", "completedWithFailures", check_results=still, duration=0.3
+    )
+    assert dag_test(dag_id).state == "failed"
+    assert soda_cloud_emulator.incident(DEMO_INCIDENT_ID)["status"] == "investigating"
+    assert soda_cloud_emulator.incident("inc-orders-dup")["status"] == "resolved"  # its own check passed
+
+    soda_cloud_emulator.scans.next_outcome("orders_daily", "completed", duration=0.3)
+    dag_run = dag_test(dag_id)
+    assert dag_run.state == "success"
+    assert soda_cloud_emulator.incident(DEMO_INCIDENT_ID)["status"] == "resolved"
+    assert dag_run.run_id in soda_cloud_emulator.incident(DEMO_INCIDENT_ID)["resolutionNotes"]

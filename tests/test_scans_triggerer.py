@@ -1,0 +1,98 @@
+"""Deferred scans in a real triggerer (``airflow standalone``): completion, the trigger's own timeout,
+and a user clearing the deferred task, which cancels the scan on Airflow 3.3+ (the trigger's on_kill)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_event_driven import _trigger, airflow_services, runs, task_state, wait_for
+
+from airflow_provider_soda.testing import SodaCloudEmulator
+from airflow_provider_soda.version_compat import AIRFLOW_V_3_3_PLUS
+
+__all__ = ["airflow_services"]  # the fixture, imported for the tests below
+
+STANDALONE_DAG_FILES = ["tests/standalone_dags/soda_scans_in_triggerer.py"]
+
+
+def scan_states(emulator: SodaCloudEmulator) -> dict[str, str]:
+    return {scan_id: emulator.scans.scan(scan_id)["state"] for scan_id in list(emulator.scans.runs)}
+
+
+def scans_of(emulator: SodaCloudEmulator, definition: str) -> list[str]:
+    return [i for i, run in list(emulator.scans.runs.items()) if run.definition.name == definition]
+
+
+def test_deferred_scans_end_in_a_real_triggerer(
+    airflow_services: Path, soda_cloud_emulator: SodaCloudEmulator
+) -> None:
+    log = airflow_services.parents[1] / "standalone.log"
+    env = json.loads((airflow_services.parents[1] / "env.json").read_text())
+    emulator = soda_cloud_emulator
+    emulator.scans.next_outcome("customers_daily", "completedWithWarnings", duration=4)
+    emulator.scans.next_outcome("orders_daily", "completed", duration=300)
+    emulator.scans.next_outcome("payments_daily", "completed", duration=300)
+
+    wait_for("the DAGs to be parsed", lambda: _trigger(env, "soda_scan_in_triggerer"), 240, log)
+    assert _trigger(env, "soda_scan_cleared_in_triggerer")
+    assert _trigger(env, "soda_scan_timeout_in_triggerer")
+
+    # 1. A scan that ends: the task resumes from the triggerer and succeeds (warnings do not fail).
+    done = wait_for(
+        "the completed scan's task",
+        lambda: [r for r in runs(airflow_services, "soda_scan_in_triggerer", "scan") if r[1] == "success"],
+        180,
+        log,
+    )
+    assert done[0][2]["state"] == "completedWithWarnings"
+
+    # 2. The trigger's own timeout: the resumed task cancels the scan and fails.
+    wait_for(
+        "the timed-out task to fail",
+        lambda: task_state(airflow_services, "soda_scan_timeout_in_triggerer", "scan") == "failed",
+        180,
+        log,
+    )
+    (timed_out,) = scans_of(emulator, "payments_daily")
+    assert scan_states(emulator)[timed_out] in ("cancelationRequested", "canceled")
+
+    # 3. A user clears the deferred task: on Airflow 3.3+ the triggerer calls on_kill, which cancels.
+    wait_for(
+        "the scan task to defer",
+        lambda: task_state(airflow_services, "soda_scan_cleared_in_triggerer", "scan") == "deferred",
+        120,
+        log,
+    )
+    (first,) = scans_of(emulator, "orders_daily")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "airflow",
+            "tasks",
+            "clear",
+            "soda_scan_cleared_in_triggerer",
+            "-t",
+            "scan",
+            "-y",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    if AIRFLOW_V_3_3_PLUS:
+        wait_for(
+            "the cleared task's scan to be cancelled",
+            lambda: scan_states(emulator)[first] != "executing",
+            120,
+            log,
+        )
+        assert scan_states(emulator)[first] in ("cancelationRequested", "canceled")
+        cancels = [r for r in emulator.requests_to("cancel_scan") if r.incident_id == first]
+        assert [r.status for r in cancels] == [200]
+    else:
+        pytest.skip("before Airflow 3.3 a trigger is not told that a user cleared its task (README)")
