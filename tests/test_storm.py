@@ -19,7 +19,8 @@ import pytest
 
 from airflow_provider_soda.endpoints import RateLimit
 from airflow_provider_soda.testing import Fault, SodaCloudEmulator
-from airflow_provider_soda.testing.storm import StormResult, run_storm
+from airflow_provider_soda.testing.emulator_scans import ScanDefinition
+from airflow_provider_soda.testing.storm import START_SCAN, StormResult, run_storm
 
 LIMIT = RateLimit(10, 2.0)
 STORM = 30
@@ -147,3 +148,22 @@ def test_redis_stopped_mid_storm_loses_no_update(
     assert result.errors == []
     assert result.landed == STORM
     assert all(emulator.incident(i)["status"] == "investigating" for i in ids(1, STORM))
+
+
+def test_a_storm_of_scan_tasks_starts_each_scan_once_without_a_429(tmp_path: Path) -> None:
+    """Thirty scan tasks start at once: thirty scans, paced at the start endpoint's 10 per window."""
+    with SodaCloudEmulator(rate_limits={"trigger_scan": LIMIT}) as em:
+        names = [f"storm_scan_{n:02d}" for n in range(STORM)]
+        for name in names:
+            em.scans.add_definition(ScanDefinition(name, ["chk-orders-freshness"]))
+        limits = {"trigger_scan": {"requests": LIMIT.requests, "period": LIMIT.period}}
+        env = {
+            "AIRFLOW_CONN_SODA_CLOUD_DEFAULT": em.airflow_connection(rate_limits=limits),
+            "AIRFLOW__SODA_CLOUD__RATE_LIMIT_STORE": "local",
+            "AIRFLOW__SODA_CLOUD__RATE_LIMIT_DIR": str(tmp_path),
+        }
+        result = run_storm([(env, names)], status=START_SCAN)
+        assert result.errors == []
+        statuses = [r.status for r in em.requests_to("trigger_scan")]
+        assert statuses == [201] * STORM  # every start once, none answered 429
+        assert sorted(run.definition.name for run in em.scans.runs.values()) == names

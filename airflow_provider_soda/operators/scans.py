@@ -100,7 +100,7 @@ class SodaCloudScanOperator(SodaCloudScanTaskBase):
                 )
                 return scan.to_xcom()
             if not scan.is_final and self.deferrable:
-                self._defer(deadline)
+                self._defer(deadline, first_poll_after=poll_delay(scan, self.poll_interval))
             scan = self._wait(scan, deadline)
         except (TaskDeferred, SodaCloudScanTimeoutError):
             raise
@@ -122,7 +122,7 @@ class SodaCloudScanOperator(SodaCloudScanTaskBase):
             return None
         return value
 
-    def _defer(self, deadline: float) -> None:
+    def _defer(self, deadline: float, *, first_poll_after: float) -> None:
         from airflow_provider_soda.triggers.scans import SodaCloudScanTrigger
 
         assert self.scan_id is not None
@@ -136,6 +136,7 @@ class SodaCloudScanOperator(SodaCloudScanTaskBase):
                 soda_cloud_conn_id=self.soda_cloud_conn_id,
                 poll_interval=self.poll_interval,
                 end_time=deadline,
+                first_poll_after=first_poll_after,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=max(deadline - time.time(), 0) + DEFERRAL_MARGIN_SECONDS),

@@ -64,6 +64,7 @@ class SodaCloudScanSensor(SodaCloudScanTaskBase, BaseSensorOperator):
                 soda_cloud_conn_id=self.soda_cloud_conn_id,
                 poll_interval=float(self.poke_interval),
                 end_time=time.time() + self.timeout,
+                first_poll_after=float(self.poke_interval),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout + DEFERRAL_MARGIN_SECONDS),

@@ -117,6 +117,9 @@ def _update_one(
     try:
         if deferrable:
             _, held = run_deferrable(operator)
+        elif status == START_SCAN:
+            hook.trigger_scan(incident_id)
+            held = time.monotonic() - started
         else:
             hook.update_incident(incident_id, status=status)
             held = time.monotonic() - started
@@ -124,6 +127,10 @@ def _update_one(
         results.put((incident_id, False, f"{type(err).__name__}: {err}", time.monotonic(), 0.0))
     else:
         results.put((incident_id, True, "", time.monotonic(), held))
+
+
+#: ``run_storm(status=START_SCAN)``: each process starts a scan of the definition named by its "id".
+START_SCAN = "start-scan"
 
 
 def context() -> Any:
@@ -145,6 +152,8 @@ def run_storm(
 
     :param groups: ``(environment, incident ids)`` pairs; each group's processes run with that
         environment (its connection, its ``[soda_cloud]`` settings), as if on one machine.
+    :param status: the status each update sets; :data:`START_SCAN` starts a scan of the
+        definition each id names instead (``trigger_scan``, as a scan task's first request).
     :param deferrable: run ``UpdateIncidentOperator(deferrable=True)`` (deferrals slept out in the
         process, as a triggerer would) instead of the hook's blocking ``update_incident``.
     :param kill: incident id -> seconds after the release at which that process gets SIGKILL.

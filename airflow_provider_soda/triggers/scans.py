@@ -41,6 +41,8 @@ class SodaCloudScanTrigger(BaseTrigger):
     :param soda_cloud_conn_id: the connection to poll with.
     :param poll_interval: seconds between polls when Soda sends no hint.
     :param end_time: Unix time after which the task gives up and cancels the scan.
+    :param first_poll_after: seconds to wait before the first poll (the task polled just before
+        deferring; its answer said when to look again).
     """
 
     def __init__(
@@ -50,12 +52,14 @@ class SodaCloudScanTrigger(BaseTrigger):
         soda_cloud_conn_id: str,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         end_time: float,
+        first_poll_after: float = 0.0,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.scan_id = scan_id
         self.soda_cloud_conn_id = soda_cloud_conn_id
         self.poll_interval = float(poll_interval)
         self.end_time = float(end_time)
+        self.first_poll_after = max(0.0, float(first_poll_after))
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return f"{type(self).__module__}.{type(self).__qualname__}", {
@@ -63,6 +67,7 @@ class SodaCloudScanTrigger(BaseTrigger):
             "soda_cloud_conn_id": self.soda_cloud_conn_id,
             "poll_interval": self.poll_interval,
             "end_time": self.end_time,
+            "first_poll_after": self.first_poll_after,
         }
 
     async def _hook(self, *, fresh: bool = False) -> SodaCloudHook:
@@ -74,18 +79,30 @@ class SodaCloudScanTrigger(BaseTrigger):
             self._soda_hook = hook
         return self._soda_hook
 
-    async def _poll(self, hook: SodaCloudHook) -> Any:
+    async def _poll(self, hook: SodaCloudHook, wait: float) -> Any:
+        """Poll once, ``wait`` seconds from now at the earliest, in a slot of the shared schedule.
+
+        The slot is booked first: when the queue is longer than ``wait`` (many scans waiting),
+        the poll goes at its turn and a scan's end is noticed within one round of the limit; when
+        it is shorter, the booking is given back and made again after ``wait``, so that no slot
+        is held unused.
+        """
         ticket = await asyncio.to_thread(hook.reserve_slot, "get_scan", hold=SLOT_HOLD_SECONDS)
+        if ticket.delay < wait:
+            await asyncio.to_thread(hook.cancel_slot, ticket, "get_scan")
+            await asyncio.sleep(wait)
+            ticket = await asyncio.to_thread(hook.reserve_slot, "get_scan", hold=SLOT_HOLD_SECONDS)
         if ticket.delay > 0:
             await asyncio.sleep(ticket.delay)
         return await asyncio.to_thread(hook.get_scan, self.scan_id, ticket=ticket)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         reread = False
+        wait = self.first_poll_after
         while True:
             try:
                 hook = await self._hook(fresh=reread)
-                scan = await self._poll(hook)
+                scan = await self._poll(hook, min(wait, max(self.end_time - time.time(), 0.0)))
             except SodaCloudAuthenticationError as err:
                 if not reread:  # the key may have been rotated since this trigger read the connection
                     reread = True
@@ -115,12 +132,10 @@ class SodaCloudScanTrigger(BaseTrigger):
             if scan is not None and scan.is_final:
                 yield TriggerEvent({"status": "final", "scan_id": self.scan_id, "scan": payload})  # type: ignore[no-untyped-call]
                 return
-            delay = self.poll_interval if scan is None else poll_delay(scan, self.poll_interval)
-            remaining = self.end_time - time.time()
-            if remaining <= 0:
+            wait = self.poll_interval if scan is None else poll_delay(scan, self.poll_interval)
+            if self.end_time - time.time() <= 0:
                 yield TriggerEvent({"status": "timeout", "scan_id": self.scan_id, "scan": payload})  # type: ignore[no-untyped-call]
                 return
-            await asyncio.sleep(min(delay, remaining))
 
     async def on_kill(self) -> None:
         """Cancel the scan when a user acts on the deferred task (Airflow 3.3+ calls this)."""
