@@ -92,7 +92,8 @@ class SodaCloudScanOperator(SodaCloudScanTaskBase):
         context["ti"].xcom_push(key=SCAN_ID_XCOM_KEY, value=self.scan_id)
         deadline = time.time() + self.timeout
         try:
-            scan = self.hook.get_scan(self.scan_id)
+            with fail_fast():
+                scan = self.hook.get_scan(self.scan_id)
             self._note_scan(context, scan)
             if not self.wait_for_completion:
                 self.log.info(
@@ -151,10 +152,9 @@ class SodaCloudScanOperator(SodaCloudScanTaskBase):
             self.log.info("Soda Cloud scan %s is %s.", scan.id, scan.state_value)
             time.sleep(min(poll_delay(scan, self.poll_interval), remaining))
             try:
-                scan = self.hook.get_scan(scan.id)
-            except SodaCloudError as err:
-                if not err.retryable:
-                    raise
+                with fail_fast():  # a 401, 403 or 404 fails the task at once, without retries
+                    scan = self.hook.get_scan(scan.id)
+            except SodaCloudError as err:  # what fail_fast lets through may pass: poll again
                 self.log.warning("Could not read the scan's status (%s); trying again.", err)
         return scan
 
