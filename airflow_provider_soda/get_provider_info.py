@@ -92,6 +92,17 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "/var/run/airflow/soda-pacing",
                         "default": "",
                     },
+                    "rate_limit_dir_group": {
+                        "description": "A Unix group whose members share the 'local' store: processes of "
+                        "several users on one machine (a root CLI run and the airflow user's workers) then "
+                        "queue in one schedule. Needs rate_limit_dir (its parent must exist); the directory "
+                        "is made mode 2770 of that group, its files 0660, nothing open to other users. "
+                        "Empty: the store is private to each user.",
+                        "version_added": "0.6.0",
+                        "type": "string",
+                        "example": "airflow",
+                        "default": "",
+                    },
                     "rate_limit_redis_prefix": {
                         "description": "Prefix of the Redis keys of the 'redis' store, so that several "
                         "deployments can share one Redis database.",

@@ -210,7 +210,21 @@ class FallbackStore:
         )
 
 
-_stores: dict[tuple[str, str, str], PacingStore] = {}
+class _Misconfigured:
+    """A store setting that cannot work: every call fails, so that FallbackStore says so once as an ERROR."""
+
+    name = "local"
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+
+    def apply(self, key: str, limit: RateLimit, op: str, args: list[Any]) -> Any:
+        from airflow_provider_soda.pacing.stores import StoreInsecure
+
+        raise StoreInsecure(f"[{CONFIG_SECTION}] {self.problem}")
+
+
+_stores: dict[tuple[str, str, str, str], PacingStore] = {}
 _stores_lock = threading.Lock()
 
 
@@ -224,20 +238,29 @@ def _config(option: str, default: str) -> str:
 def pacing_store() -> PacingStore:
     """Return the store named by ``[soda_cloud] rate_limit_store``, one instance per process and setting."""
     setting = _config("rate_limit_store", DEFAULT_STORE)
-    directory = _config("rate_limit_dir", "") or default_directory()
+    directory = _config("rate_limit_dir", "")
+    group = _config("rate_limit_dir_group", "")
     prefix = _config("rate_limit_redis_prefix", DEFAULT_REDIS_PREFIX)
-    cache_key = (setting, directory, prefix)
+    cache_key = (setting, directory, group, prefix)
     with _stores_lock:
         store = _stores.get(cache_key)
         if store is None:
-            store = _stores[cache_key] = _build(setting, directory, prefix)
+            store = _stores[cache_key] = _build(setting, directory, group, prefix)
         return store
 
 
-def _build(setting: str, directory: str, prefix: str) -> PacingStore:
+def _build(setting: str, directory: str, group: str, prefix: str) -> PacingStore:
     if setting == "memory":
         return MemoryStore()
     if setting == "local":
+        if group and not directory:
+            # A guessable shared path in /tmp is what another user could plant; the admin names one.
+            return FallbackStore(
+                _Misconfigured("rate_limit_dir_group needs rate_limit_dir: the directory to share")
+            )
+        if group:
+            return FallbackStore(LocalStore(directory, group=group))
+        directory = directory or default_directory()
         # The default directory's per-user parent is the store's own too: its name can be guessed.
         own = default_private_root() if directory == default_directory() else None
         return FallbackStore(LocalStore(directory, private_from=own))

@@ -82,37 +82,51 @@ class LocalStore:
     name = "local"
 
     def __init__(
-        self, directory: str | os.PathLike[str], *, private_from: str | os.PathLike[str] | None = None
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        private_from: str | os.PathLike[str] | None = None,
+        group: str | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.private_from = Path(private_from) if private_from is not None else self.directory
         if self.private_from != self.directory and self.private_from not in self.directory.parents:
             raise ValueError(f"{self.private_from} is not {self.directory} or one of its parents")
+        #: The Unix group whose members share this store (``[soda_cloud] rate_limit_dir_group``).
+        self.group = group or None
+        self._access: _Access | None = None
         self._dir_fd: int | None = None
         self._cleaned: set[str] = set()
         self._warned_corrupt: set[str] = set()
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"LocalStore({str(self.directory)!r})"
+        shared = f", group={self.group!r}" if self.group else ""
+        return f"LocalStore({str(self.directory)!r}{shared})"
 
     def __del__(self) -> None:
         if getattr(self, "_dir_fd", None) is not None:
             with contextlib.suppress(OSError):
                 os.close(self._dir_fd)  # type: ignore[arg-type]
 
-    def _directory_fd(self) -> int:
+    def _directory_fd(self) -> tuple[int, _Access]:
         """Create and check the store's directories once; return a descriptor of the checked one."""
         with self._lock:
             if self._dir_fd is None:
-                self._dir_fd = _open_private_directory(self.directory, self.private_from)
-            return self._dir_fd
+                access = _Access.for_group(self.group, self.directory) if self.group else _Access.private()
+                if access.gid is None:
+                    self._dir_fd = _open_private_directory(self.directory, self.private_from)
+                else:
+                    self._dir_fd = _open_shared_directory(self.directory, access)
+                self._access = access
+            assert self._access is not None
+            return self._dir_fd, self._access
 
     def apply(self, key: str, limit: RateLimit, op: str, args: list[Any]) -> Any:
-        dir_fd = self._directory_fd()
+        dir_fd, access = self._directory_fd()
         name = f"{key}.json"
         try:
-            lock_fd = os.open(f"{key}.lock", _NEW_FILE_FLAGS | os.O_RDWR, 0o600, dir_fd=dir_fd)
+            lock_fd = os.open(f"{key}.lock", _NEW_FILE_FLAGS | os.O_RDWR, access.file_mode, dir_fd=dir_fd)
         except OSError as err:
             if err.errno == errno.ELOOP:
                 raise StoreInsecure(
@@ -121,19 +135,20 @@ class LocalStore:
                 ) from err
             raise StoreUnavailable(f"cannot open a lock file in {self.directory}: {err.strerror}") from err
         try:
-            _check_own_file(lock_fd, self.directory / f"{key}.lock")
+            access.share(lock_fd)
+            access.check_file(lock_fd, self.directory / f"{key}.lock")
             _lock_within(lock_fd, LOCK_TIMEOUT, self.directory / f"{key}.lock")
             if key not in self._cleaned:  # writes happen under the lock: any temporary file is a leftover
                 _remove_leftovers(dir_fd, name)
                 self._cleaned.add(key)
-            state = self._load(dir_fd, name)
+            state = self._load(dir_fd, name, access)
             result = schedule.apply(state, op, args, limit.requests, limit.period, time.time())
-            self._save(dir_fd, name, state)
+            self._save(dir_fd, name, state, access)
             return result
         finally:
             os.close(lock_fd)  # closing releases the flock
 
-    def _load(self, dir_fd: int, name: str) -> schedule.State:
+    def _load(self, dir_fd: int, name: str, access: _Access) -> schedule.State:
         path = self.directory / name
         try:
             fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
@@ -144,9 +159,8 @@ class LocalStore:
                 raise StoreUnavailable(f"cannot read {path}: {err.strerror}") from err
             return self._replace_corrupt(path, "a symbolic link")
         try:
-            info = os.fstat(fd)
-            if info.st_uid != os.getuid() or not stat.S_ISREG(info.st_mode):
-                return self._replace_corrupt(path, "not a file of this user")
+            if not access.trusts(os.fstat(fd)):
+                return self._replace_corrupt(path, f"not a file of {access.who}")
             with os.fdopen(fd, "rb", closefd=False) as handle:
                 text = handle.read(_MAX_SCHEDULE_BYTES + 1)
         except OSError as err:
@@ -174,13 +188,13 @@ class LocalStore:
             )
         return schedule.new_state()
 
-    def _save(self, dir_fd: int, name: str, state: schedule.State) -> None:
+    def _save(self, dir_fd: int, name: str, state: schedule.State, access: _Access) -> None:
         path = self.directory / name
         data = json.dumps(state, separators=(",", ":")).encode()
         for _ in range(3):
             tmp = _temporary_name(name)
             try:
-                fd = os.open(tmp, _NEW_FILE_FLAGS | os.O_EXCL | os.O_WRONLY, 0o600, dir_fd=dir_fd)
+                fd = os.open(tmp, _NEW_FILE_FLAGS | os.O_EXCL | os.O_WRONLY, access.file_mode, dir_fd=dir_fd)
             except FileExistsError:
                 continue  # taken (by anything, a planted link included): another random name
             except OSError as err:
@@ -192,6 +206,7 @@ class LocalStore:
             )
         try:
             try:
+                access.share(fd)
                 os.write(fd, data)
                 os.fsync(fd)  # the new state is on disk before it replaces the old one
             finally:
@@ -245,10 +260,111 @@ def _lock_within(fd: int, timeout: float, path: Path) -> None:
             pause = min(pause * 2, 0.02)
 
 
-def _check_own_file(fd: int, path: Path) -> None:
-    info = os.fstat(fd)
-    if info.st_uid != os.getuid() or not stat.S_ISREG(info.st_mode):
-        raise StoreInsecure(f"{path} is not a regular file of this user (uid {os.getuid()}); remove it")
+class _Access:
+    """Who may share a local store: this user alone (mode 0700/0600), or the members of one group.
+
+    A group-shared store (``[soda_cloud] rate_limit_dir_group``) lets processes of several users
+    on one machine (a root CLI run and the ``airflow`` user's workers, say) share one schedule: its
+    directory is ``2770`` (setgid, so files keep the group) and its files ``0660``, of that group,
+    and nothing is open to other users. Files of any member are trusted; files of anyone else,
+    or open to others, are not.
+    """
+
+    def __init__(self, gid: int | None, members: frozenset[int], who: str) -> None:
+        self.gid, self.members, self.who = gid, members, who
+        self.file_mode = 0o600 if gid is None else 0o660
+
+    @classmethod
+    def private(cls) -> _Access:
+        return cls(None, frozenset({os.getuid()}), f"this user (uid {os.getuid()})")
+
+    @classmethod
+    def for_group(cls, name: str, directory: Path) -> _Access:
+        import grp
+        import pwd
+
+        try:
+            group = grp.getgrnam(name)
+        except KeyError:
+            raise StoreInsecure(
+                f"[soda_cloud] rate_limit_dir_group names {name!r}, which is no group of this machine; create "
+                "the group and add the users that run Airflow to it, or unset rate_limit_dir_group"
+            ) from None
+        named = set()
+        for member in group.gr_mem:
+            with contextlib.suppress(KeyError):
+                named.add(pwd.getpwnam(member).pw_uid)
+        primary = {user.pw_uid for user in pwd.getpwall() if user.pw_gid == group.gr_gid}
+        if os.getuid() != 0 and group.gr_gid not in os.getgroups() and os.getgid() != group.gr_gid:
+            raise StoreInsecure(
+                f"this user (uid {os.getuid()}) is not in group {name!r} ([soda_cloud] rate_limit_dir_group), "
+                f"so it cannot share {directory}; add it to the group"
+            )
+        return cls(group.gr_gid, frozenset({0, os.getuid(), *named, *primary}), f"group {name!r}")
+
+    def trusts(self, info: os.stat_result) -> bool:
+        """Whether a file is one this store may read: a regular file of a trusted owner, closed to others."""
+        if not stat.S_ISREG(info.st_mode) or info.st_uid not in self.members:
+            return False
+        return self.gid is None or (info.st_gid == self.gid and not stat.S_IMODE(info.st_mode) & 0o007)
+
+    def check_file(self, fd: int, path: Path) -> None:
+        if not self.trusts(os.fstat(fd)):
+            raise StoreInsecure(
+                f"{path} is not a regular file of {self.who} closed to other users; remove it"
+            )
+
+    def share(self, fd: int) -> None:
+        """Give a file this store created its group and mode, whatever the umask (files of others: as they are)."""
+        if self.gid is None:
+            return
+        info = os.fstat(fd)
+        if info.st_uid != os.getuid():
+            return
+        with contextlib.suppress(OSError):
+            if info.st_gid != self.gid:
+                os.fchown(fd, -1, self.gid)
+            if stat.S_IMODE(info.st_mode) != self.file_mode:
+                os.fchmod(fd, self.file_mode)
+
+
+def _open_shared_directory(directory: Path, access: _Access) -> int:
+    """Create ``directory`` (its parent must exist) for a group, or check it; return a descriptor."""
+    assert access.gid is not None
+    if not os.path.lexists(directory):
+        try:
+            os.mkdir(directory, 0o700)  # opened to the group only once it has the group
+            os.chown(directory, -1, access.gid)
+            os.chmod(directory, 0o2770)
+        except FileExistsError:
+            pass  # made meanwhile by another member: checked below
+        except OSError as err:
+            raise StoreUnavailable(
+                f"cannot create directory {directory} for {access.who}: {err.strerror}"
+            ) from err
+    fix = f"make it a directory of {access.who}, mode 2770 (chgrp, chmod), or unset rate_limit_dir_group"
+    try:
+        info = directory.lstat()
+    except OSError as err:
+        raise StoreUnavailable(f"cannot inspect {directory}: {err.strerror}") from err
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise StoreInsecure(f"{directory} is not a directory (a symbolic link, say); {fix}")
+    if info.st_uid not in access.members:
+        raise StoreInsecure(f"{directory} belongs to uid {info.st_uid}, who is not in {access.who}; {fix}")
+    if info.st_gid != access.gid or stat.S_IMODE(info.st_mode) & 0o007:
+        if info.st_uid != os.getuid():
+            raise StoreInsecure(f"{directory} is not closed to users outside {access.who}; {fix}")
+        try:
+            os.chown(directory, -1, access.gid)
+            os.chmod(directory, 0o2770)
+        except OSError as err:
+            raise StoreInsecure(
+                f"{directory} cannot be given to {access.who}: {err.strerror}; {fix}"
+            ) from err
+    try:
+        return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as err:
+        raise StoreInsecure(f"cannot open {directory} as a directory: {err.strerror}") from err
 
 
 def _open_private_directory(directory: Path, private_from: Path) -> int:
