@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import random
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -84,22 +85,32 @@ class RetryLimits:
         return random.uniform(0, ceiling)
 
 
+#: The longest ``Retry-After`` believed: a day. Longer is capped (a task would wait on its retries anyway).
+MAX_RETRY_AFTER = 86400.0
+_DELTA_SECONDS = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,6})?")
+
+
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """``Retry-After`` as seconds from now: delta-seconds or an HTTP-date; None if absent or unreadable."""
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP-date; None if absent or unreadable.
+
+    Parsed strictly: delta-seconds are digits (a fraction is tolerated), so ``inf``, ``nan``,
+    ``1e999`` or a negative number count as no ``Retry-After`` at all (the schedule then pauses a
+    window), and any value is capped at :data:`MAX_RETRY_AFTER`.
+    """
     if not value:
         return None
     value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    if _DELTA_SECONDS.fullmatch(value):
+        return min(float(value), MAX_RETRY_AFTER)
+    if value[:1].isdigit() or value[:1] in "+-." or value.lower().lstrip("+-") in ("inf", "infinity", "nan"):
+        return None  # a number, but not delta-seconds
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return min(max(0.0, (when - (now or datetime.now(UTC))).total_seconds()), MAX_RETRY_AFTER)
 
 
 class Retryable(Exception):

@@ -37,6 +37,7 @@ from airflow_provider_soda.pacing.stores import (
     MemoryStore,
     PacingStore,
     StoreInsecure,
+    StoreMisconfigured,
     StoreUnavailable,
 )
 
@@ -55,6 +56,7 @@ __all__ = [
     "QueueTooLong",
     "Slot",
     "StoreInsecure",
+    "StoreMisconfigured",
     "StoreUnavailable",
     "Ticket",
     "pacing_store",
@@ -188,14 +190,18 @@ class FallbackStore:
                 return self.primary.apply(key, limit, op, args)
             except StoreUnavailable as err:
                 self._failed(err)
+            except Exception as err:  # a store must never fail an update: nothing unforeseen either
+                # Only the type: an unforeseen message might quote the store's URL and its password.
+                self._failed(StoreMisconfigured(f"unexpected {type(err).__name__} from the store"))
         return self.fallback.apply(key, limit, op, args)
 
     def _failed(self, err: StoreUnavailable) -> None:
         with self._lock:
             self._down_until = time.monotonic() + RETRY_STORE_AFTER
             first, self._warned = not self._warned, True
-        # A store another user could steer is a misconfiguration to fix, not an outage to wait out.
-        loud = logging.ERROR if isinstance(err, StoreInsecure) else logging.WARNING
+        # A store another user could steer, or a setting that cannot work, is a misconfiguration to
+        # fix (an ERROR), not an outage to wait out.
+        loud = logging.ERROR if isinstance(err, StoreMisconfigured) else logging.WARNING
         level = loud if first else logging.DEBUG
         log.log(
             level,
@@ -219,9 +225,7 @@ class _Misconfigured:
         self.problem = problem
 
     def apply(self, key: str, limit: RateLimit, op: str, args: list[Any]) -> Any:
-        from airflow_provider_soda.pacing.stores import StoreInsecure
-
-        raise StoreInsecure(f"[{CONFIG_SECTION}] {self.problem}")
+        raise StoreMisconfigured(f"[{CONFIG_SECTION}] {self.problem}")
 
 
 _stores: dict[tuple[str, str, str, str], PacingStore] = {}

@@ -13,11 +13,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from airflow_provider_soda.endpoints import RateLimit
-from airflow_provider_soda.pacing.stores import StoreUnavailable
+from airflow_provider_soda.pacing.stores import StoreMisconfigured, StoreUnavailable
 
 #: Seconds a Redis call may take before the store counts as unavailable.
 SOCKET_TIMEOUT = 2.0
-#: A schedule key outlives its last use by this many windows, plus the longest reservation hold.
+#: A schedule key outlives the furthest moment its state speaks of (a pause, a booking; the script
+#: adds that) by this many windows, plus a margin.
 _KEY_TTL_PERIODS = 3
 _KEY_TTL_EXTRA = 600.0
 
@@ -88,9 +89,15 @@ class RedisStore:
                 raise StoreUnavailable(
                     "the redis client is not installed; pip install 'airflow-provider-soda[redis]'"
                 ) from err
-            self._client = redis.Redis.from_url(
-                self._url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
-            )
+            try:
+                self._client = redis.Redis.from_url(
+                    self._url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
+                )
+            except (ValueError, TypeError) as err:  # an option redis-py cannot read (?socket_timeout=abc)
+                raise StoreMisconfigured(
+                    f"[soda_cloud] rate_limit_store = {redact_url(self._url)!r} cannot be used: "
+                    f"{redact_text(str(err), self._url)} Fix the URL (redis-py's URL options)."
+                ) from err
             lua = resources.files("airflow_provider_soda.pacing").joinpath("schedule.lua").read_text()
             self._script = self._client.register_script(lua)
         return self._script

@@ -1,7 +1,9 @@
 -- The pacing schedule of airflow_provider_soda/pacing/schedule.py, for Redis: the same
 -- algorithm, line by line, run atomically in the server at the server's clock.
--- KEYS[1]: the schedule. ARGV: op, requests, period, key ttl (ms), JSON array of op arguments.
--- Returns the operation's result as JSON.
+-- KEYS[1]: the schedule. ARGV: op, requests, period, key ttl (ms), JSON array of op arguments,
+-- and, for the differential test only, the instant to use instead of the server's TIME.
+-- Returns the operation's result as JSON. The state is saved after every operation, as the
+-- Python stores do, so that the clean-up of a call with an unknown id is kept too.
 local RESERVED, IN_FLIGHT, DONE = 0, 1, 2
 local MIN_WAIT = 0.005
 local key = KEYS[1]
@@ -10,8 +12,13 @@ local requests = tonumber(ARGV[2])
 local period = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[4])
 local args = cjson.decode(ARGV[5])
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local now
+if ARGV[6] then
+  now = tonumber(ARGV[6])
+else
+  local clock = redis.call('TIME')
+  now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+end
 
 local raw = redis.call('GET', key)
 local state
@@ -65,8 +72,18 @@ local function find(id)
   return nil, nil
 end
 
+-- The key lives `ttl` past the furthest moment the state still speaks of (a pause, a booking,
+-- a request in flight or in the window), so that no pause or booking expires before it ends.
 local function save(result)
-  redis.call('SET', key, cjson.encode(state), 'PX', ttl)
+  local furthest = math.max(now, state.block)
+  for _, entry in ipairs(state.e) do
+    if entry[2] == DONE then
+      furthest = math.max(furthest, entry[3] + period)
+    else
+      furthest = math.max(furthest, entry[4] + period)
+    end
+  end
+  redis.call('SET', key, cjson.encode(state), 'PX', math.floor(ttl + (furthest - now) * 1000))
   return cjson.encode(result)
 end
 
@@ -88,7 +105,7 @@ end
 
 local entry, index = find(args[1])
 if op == 'claim' then
-  if entry == nil then return cjson.encode(-1) end
+  if entry == nil then return save(-1) end
   local timeout, hold = args[2], args[3]
   if now < state.block then
     entry[4] = math.max(entry[4], state.block + hold)
@@ -109,7 +126,7 @@ if op == 'claim' then
   entry[4] = math.max(entry[4], now + wait + hold)
   return save(wait)
 end
-if entry == nil then return cjson.encode(0) end
+if entry == nil then return save(0) end
 if op == 'release' then
   if args[2] then
     if entry[2] == IN_FLIGHT then

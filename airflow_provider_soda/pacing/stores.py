@@ -220,7 +220,11 @@ class LocalStore:
             raise StoreUnavailable(f"cannot write {path}: {err.strerror}") from err
 
 
-class StoreInsecure(StoreUnavailable):
+class StoreMisconfigured(StoreUnavailable):
+    """A store setting cannot work (an unreadable URL option, a Cluster URL with a database): an ERROR to fix."""
+
+
+class StoreInsecure(StoreMisconfigured):
     """A store's directory or file could be read or changed by another user, so it is not used."""
 
 
