@@ -48,7 +48,7 @@ DEFAULT_STORE = "local"
 DEFAULT_REDIS_PREFIX = "airflow-provider-soda"
 #: After a store failure, the per-process schedule is used this long before the store is tried again.
 RETRY_STORE_AFTER = 30.0
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://", "rediss+sentinel://")
 
 __all__ = [
     "Pacer",
