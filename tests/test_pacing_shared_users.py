@@ -134,6 +134,8 @@ def test_two_users_in_one_group_share_one_schedule(
     emulator: SodaCloudEmulator, other_user: tuple[str, int, int], open_parent: Path
 ) -> None:
     name, uid, gid = other_user
+    os.chown(open_parent, -1, gid)  # whichever user comes first creates the shared directory
+    open_parent.chmod(0o775)
     shared = open_parent / "pacing"
     env = {
         "AIRFLOW_CONN_SODA_CLOUD_DEFAULT": connection(emulator),

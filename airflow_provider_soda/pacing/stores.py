@@ -347,24 +347,30 @@ def _open_shared_directory(directory: Path, access: _Access) -> int:
                 f"cannot create directory {directory} for {access.who}: {err.strerror}"
             ) from err
     fix = f"make it a directory of {access.who}, mode 2770 (chgrp, chmod), or unset rate_limit_dir_group"
-    try:
-        info = directory.lstat()
-    except OSError as err:
-        raise StoreUnavailable(f"cannot inspect {directory}: {err.strerror}") from err
-    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
-        raise StoreInsecure(f"{directory} is not a directory (a symbolic link, say); {fix}")
-    if info.st_uid not in access.members:
-        raise StoreInsecure(f"{directory} belongs to uid {info.st_uid}, who is not in {access.who}; {fix}")
-    if info.st_gid != access.gid or stat.S_IMODE(info.st_mode) & 0o007:
+    # Another member may have just made it and not yet given it the group (mkdir, chown, chmod):
+    # a directory of a member that is not shared yet is looked at again for a moment.
+    deadline = time.monotonic() + 2.0
+    while True:
+        try:
+            info = directory.lstat()
+        except OSError as err:
+            raise StoreUnavailable(f"cannot inspect {directory}: {err.strerror}") from err
+        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+            raise StoreInsecure(f"{directory} is not a directory (a symbolic link, say); {fix}")
+        if info.st_uid not in access.members:
+            raise StoreInsecure(f"{directory} belongs to uid {info.st_uid}, who is not in {access.who}; {fix}")
+        shared = info.st_gid == access.gid and not stat.S_IMODE(info.st_mode) & 0o007
+        if shared or info.st_uid == os.getuid() or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    if not shared:
         if info.st_uid != os.getuid():
             raise StoreInsecure(f"{directory} is not closed to users outside {access.who}; {fix}")
         try:
             os.chown(directory, -1, access.gid)
             os.chmod(directory, 0o2770)
         except OSError as err:
-            raise StoreInsecure(
-                f"{directory} cannot be given to {access.who}: {err.strerror}; {fix}"
-            ) from err
+            raise StoreInsecure(f"{directory} cannot be given to {access.who}: {err.strerror}; {fix}") from err
     try:
         return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as err:
