@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from airflow.providers.common.compat.sdk import BaseHook
 from pydantic import BaseModel
 
-from airflow_provider_soda import __version__
+from airflow_provider_soda import __version__, metrics
 from airflow_provider_soda.endpoints import (
     ENDPOINTS,
     MAX_LIST_ITEMS,
@@ -352,6 +352,7 @@ class SodaCloudClient(BaseHook):
         pause = None
         try:
             with self._pacer(endpoint).slot(ticket=ticket, max_wait=self.retry_limits.max_queue_wait) as slot:
+                metrics.timing(f"queue_wait.{endpoint.bucket}", slot.waited)
                 if slot.waited >= 1:
                     self.log.info("Waited %.1f s in line for Soda Cloud's rate limit.", slot.waited)
                 response = self.get_conn().request(
@@ -363,10 +364,13 @@ class SodaCloudClient(BaseHook):
                     timeout=self.settings.timeout,
                     allow_redirects=False,
                 )
+                metrics.incr(f"requests.{endpoint.bucket}.{metrics.status_class(response.status_code)}")
                 if response.status_code == 429:
+                    metrics.incr(f"rate_limited.{endpoint.bucket}")
                     # The whole schedule pauses, in every process sharing it; retries queue behind that.
                     pause = slot.rejected(parse_retry_after(response.headers.get("Retry-After")))
         except QueueTooLong as err:
+            metrics.incr(f"queue_timeout.{endpoint.bucket}")
             limit = self.settings.rate_limit(endpoint.bucket)
             raise SodaCloudQueueTimeoutError(
                 f"The {subject} was not sent: {err.position} Soda Cloud requests of connection "
@@ -380,6 +384,7 @@ class SodaCloudClient(BaseHook):
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
             # The cause's own message (a TLS failure against a custom CA bundle, a refused port)
             # is what tells the reader what to fix; Airflow's masker still sees it first.
+            metrics.incr(f"requests.{endpoint.bucket}.error")
             unsent = _never_sent(err)
             error = SodaCloudConnectionError(
                 f"Could not reach Soda Cloud at {self.base_url} for the {subject}"

@@ -131,6 +131,12 @@ class Scan(BaseModel):
         return self.state in COMPLETED_STATES
 
     @property
+    def duration(self) -> float | None:
+        """Seconds from the scan's start (or submission) to its end, when Soda gave both."""
+        begin, end = _instant(self.started or self.submitted), _instant(self.ended)
+        return (end - begin).total_seconds() if begin and end else None
+
+    @property
     def definition_name(self) -> str | None:
         return self.scan_definition.name if self.scan_definition else None
 
@@ -158,6 +164,16 @@ class Scan(BaseModel):
             "ended": self.ended,
             "checks": [{"id": c.id, "evaluation_status": c.status_value} for c in self.checks],
         }
+
+
+def _instant(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 class ScanLogLevel(str, Enum):

@@ -164,6 +164,9 @@ class SodaCloudIncidentNotifier(BaseNotifier):
         try:
             hook.update_incident(self.incident_id, **fields)
         except SodaCloudError as err:
+            from airflow_provider_soda import metrics
+
+            metrics.incr("notifier.given_up")
             where = "DAG-level " if _is_dag_level(context) else ""
             hint = ""
             if isinstance(err, SodaCloudQueueTimeoutError):

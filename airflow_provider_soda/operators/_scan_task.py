@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, conf
 
+from airflow_provider_soda import metrics
 from airflow_provider_soda.exceptions import SodaCloudError, SodaCloudScanTimeoutError
 from airflow_provider_soda.links.scans import SCAN_URL_XCOM_KEY, SodaCloudScanLink
 from airflow_provider_soda.models import IncidentStatus, IncidentUpdate, Scan
@@ -102,6 +103,9 @@ class SodaCloudScanTaskBase(SodaCloudBaseOperator):
             scan.counts(),
             scan.cloud_url or "",
         )
+        metrics.incr(f"scan.outcome.{scan.state_value}")
+        if scan.duration is not None:
+            metrics.timing("scan.duration", scan.duration)
         if self.log_lines > 0:
             try:
                 copy_scan_log(self.log, self.hook.scan_logs(scan.id), limit=self.log_lines, scan=scan)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferred, conf
 
+from airflow_provider_soda import metrics
 from airflow_provider_soda.exceptions import (
     SodaCloudError,
     SodaCloudQueueTimeoutError,
@@ -133,6 +134,7 @@ class _IncidentOperatorBase(SodaCloudBaseOperator):
             ticket.position,
             deferrals,
         )
+        metrics.incr("deferrals.rate_limit")
         self.defer(
             trigger=SodaCloudRateLimitTrigger(
                 delay=ticket.delay,  # a duration on the triggerer's clock: see the trigger

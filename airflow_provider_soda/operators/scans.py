@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import TaskDeferred
 
+from airflow_provider_soda import metrics
 from airflow_provider_soda.exceptions import SodaCloudError, SodaCloudScanTimeoutError
 from airflow_provider_soda.operators._base import fail_fast
 from airflow_provider_soda.operators._scan_task import SodaCloudScanTaskBase
@@ -131,6 +132,7 @@ class SodaCloudScanOperator(SodaCloudScanTaskBase):
             "Waiting for Soda Cloud scan %s in the triggerer; the worker slot is free meanwhile.",
             self.scan_id,
         )
+        metrics.incr("deferrals.scan")
         self.defer(
             trigger=SodaCloudScanTrigger(
                 scan_id=self.scan_id,

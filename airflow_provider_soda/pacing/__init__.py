@@ -196,6 +196,9 @@ class FallbackStore:
         return self.fallback.apply(key, limit, op, args)
 
     def _failed(self, err: StoreUnavailable) -> None:
+        from airflow_provider_soda import metrics
+
+        metrics.incr(f"store_fallback.{self.primary.name}")
         with self._lock:
             self._down_until = time.monotonic() + RETRY_STORE_AFTER
             first, self._warned = not self._warned, True

@@ -358,7 +358,9 @@ def _open_shared_directory(directory: Path, access: _Access) -> int:
         if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
             raise StoreInsecure(f"{directory} is not a directory (a symbolic link, say); {fix}")
         if info.st_uid not in access.members:
-            raise StoreInsecure(f"{directory} belongs to uid {info.st_uid}, who is not in {access.who}; {fix}")
+            raise StoreInsecure(
+                f"{directory} belongs to uid {info.st_uid}, who is not in {access.who}; {fix}"
+            )
         shared = info.st_gid == access.gid and not stat.S_IMODE(info.st_mode) & 0o007
         if shared or info.st_uid == os.getuid() or time.monotonic() >= deadline:
             break
@@ -370,7 +372,9 @@ def _open_shared_directory(directory: Path, access: _Access) -> int:
             os.chown(directory, -1, access.gid)
             os.chmod(directory, 0o2770)
         except OSError as err:
-            raise StoreInsecure(f"{directory} cannot be given to {access.who}: {err.strerror}; {fix}") from err
+            raise StoreInsecure(
+                f"{directory} cannot be given to {access.who}: {err.strerror}; {fix}"
+            ) from err
     try:
         return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as err:

@@ -15,6 +15,7 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_soda import metrics
 from airflow_provider_soda.exceptions import SodaCloudPollError
 from airflow_provider_soda.links.incidents import INCIDENT_URL_XCOM_KEY, SodaCloudIncidentLink
 from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast, verify_dataset_ids
@@ -172,6 +173,7 @@ class SodaCloudIncidentSensor(SodaCloudBaseOperator, BaseSensorOperator):
             return first.xcom_value
         from airflow_provider_soda.triggers.incidents import SodaCloudIncidentTrigger
 
+        metrics.incr("deferrals.incident_wait")
         self.defer(
             trigger=SodaCloudIncidentTrigger(
                 watch=self._watch().to_json(),

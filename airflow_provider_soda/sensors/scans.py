@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_soda import metrics
 from airflow_provider_soda.models import normalise_id
 from airflow_provider_soda.operators._base import fail_fast
 from airflow_provider_soda.operators._scan_task import SodaCloudScanTaskBase
@@ -58,6 +59,7 @@ class SodaCloudScanSensor(SodaCloudScanTaskBase, BaseSensorOperator):
             return first.xcom_value
         from airflow_provider_soda.triggers.scans import SodaCloudScanTrigger
 
+        metrics.incr("deferrals.scan")
         self.defer(
             trigger=SodaCloudScanTrigger(
                 scan_id=normalise_id(self.scan_id, "scan_id"),

@@ -99,10 +99,30 @@ def _trigger_wait(trigger: Any) -> float:
     return max(0.0, float((trigger.moment - datetime.now(UTC)).total_seconds()))
 
 
+def init_metrics() -> None:
+    """Start Airflow's Stats from ``[metrics]`` as a task process does (Airflow 3.2+ needs it called).
+
+    The storm's workers stand in for task processes; on Airflow 2.x and 3.0-3.1 Stats reads its
+    configuration by itself.
+    """
+    try:
+        from airflow.sdk._shared.observability.metrics import stats
+        from airflow.sdk.observability.metrics import stats_utils
+    except ImportError:
+        return
+    from airflow.providers.common.compat.sdk import conf
+
+    stats.initialize(
+        factory=stats_utils.get_stats_factory(),
+        export_legacy_names=conf.getboolean("metrics", "legacy_names_on", fallback=True),
+    )
+
+
 def _update_one(
     env: Mapping[str, str], incident_id: str, status: str, deferrable: bool, ready: Any, go: Any, results: Any
 ) -> None:
     os.environ.update(env)
+    init_metrics()
     from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
     from airflow_provider_soda.operators.incidents import UpdateIncidentOperator
 
