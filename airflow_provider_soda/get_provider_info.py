@@ -51,6 +51,21 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "asset-uris": [
+            {
+                "schemes": ["soda-cloud"],
+                "handler": "airflow_provider_soda.assets.sanitize_uri",
+                "factory": "airflow_provider_soda.assets.create_asset",
+            }
+        ],
+        # Airflow 2.x reads the same as dataset-uris.
+        "dataset-uris": [
+            {
+                "schemes": ["soda-cloud"],
+                "handler": "airflow_provider_soda.assets.sanitize_uri",
+                "factory": "airflow_provider_soda.assets.create_asset",
+            }
+        ],
         "notifications": ["airflow_provider_soda.notifications.incidents.SodaCloudIncidentNotifier"],
         "extra-links": [
             "airflow_provider_soda.links.incidents.SodaCloudIncidentLink",
