@@ -52,7 +52,6 @@ with DAG(
     verify = SodaCloudScanOperator(
         task_id="verify_orders",
         scan_definition="{{ params.scan_definition }}",
-        data_timestamp="{{ data_interval_end }}",
         resolve_incidents=True,  # resolve what the scan verified, and only that
         deferrable=True,  # the worker slot is free while the Soda Agent scans
         poll_interval=30,

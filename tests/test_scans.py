@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ def test_a_passing_scan_succeeds_with_its_outcome_in_xcom_link_and_log(
     dag_test: Any, soda_cloud_emulator: SodaCloudEmulator, capsys: pytest.CaptureFixture[str], mode: str
 ) -> None:
     soda_cloud_emulator.scans.next_outcome("orders_daily", "completed", duration=0.6)
-    dag_run = dag_test(f"soda_test_scan_{mode}")
+    dag_run = dag_test(f"soda_test_scan_{mode}", logical_date=datetime.now(UTC))
     logs = task_logs(capsys)
 
     assert dag_run.state == "success", logs
@@ -56,7 +57,7 @@ def test_failed_checks_fail_the_task_naming_the_counts_and_link(
     soda_cloud_emulator.scans.next_outcome(
         "orders_daily", "completedWithFailures", check_results={"chk-orders-freshness": "pass"}, duration=0.4
     )
-    dag_run = dag_test(f"soda_test_scan_{mode}")
+    dag_run = dag_test(f"soda_test_scan_{mode}", logical_date=datetime.now(UTC))
     logs = task_logs(capsys)
 
     assert dag_run.state == "failed"
@@ -72,7 +73,9 @@ def test_warnings_fail_only_when_fail_on_names_them(
 ) -> None:
     soda_cloud_emulator.scans.next_outcome("orders_daily", "completedWithWarnings", duration=0.3)
     assert dag_test("soda_test_scan_fail_on_warnings").state == "failed"
-    assert dag_test("soda_test_scan_worker").state == "success"  # default: failures and errors
+    assert (
+        dag_test("soda_test_scan_worker", logical_date=datetime.now(UTC)).state == "success"
+    )  # default fail_on
 
 
 def test_an_unknown_scan_definition_fails_at_once_without_retries(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,9 +50,15 @@ def migrate_db() -> None:
         raise RuntimeError(f"airflow db migrate failed:\n{result.stdout}\n{result.stderr}")
 
 
-def run_dag(dag_id: str, *, conf: dict[str, Any] | None = None) -> DagRun:
-    """Parse the DAGs folder, run ``dag_id`` once with ``dag.test()`` and return the finished DagRun."""
-    from airflow_provider_soda.version_compat import AIRFLOW_V_3_2_PLUS
+def run_dag(
+    dag_id: str, *, conf: dict[str, Any] | None = None, logical_date: datetime | None = None
+) -> DagRun:
+    """Parse the DAGs folder, run ``dag_id`` once with ``dag.test()`` and return the finished DagRun.
+
+    :param logical_date: the run's logical date. Give one where a template reads the data
+        interval: on Airflow 3.0, a run without a logical date has no ``data_interval_end``.
+    """
+    from airflow_provider_soda.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS
 
     # DagBag is no public API; it moved to the DAG processor in Airflow 3.2.
     if AIRFLOW_V_3_2_PLUS:
@@ -65,5 +72,8 @@ def run_dag(dag_id: str, *, conf: dict[str, Any] | None = None) -> DagRun:
     dag = bag.get_dag(dag_id)
     if dag is None:
         raise LookupError(f"No DAG {dag_id!r} in {bag.dag_folder}")
-    dag_run: DagRun = dag.test(run_conf=conf)
+    dated: dict[str, Any] = {}
+    if logical_date is not None:
+        dated = {"logical_date" if AIRFLOW_V_3_0_PLUS else "execution_date": logical_date}
+    dag_run: DagRun = dag.test(run_conf=conf, **dated)
     return dag_run
