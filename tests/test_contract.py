@@ -29,6 +29,8 @@ from airflow_provider_soda.models import (
 from airflow_provider_soda.selection import IncidentSelection
 from airflow_provider_soda.testing import DEMO_INCIDENT_ID, Fault, SodaCloudEmulator
 
+pytestmark = pytest.mark.airflow_agnostic  # run once, by make test (not make test-compat)
+
 CONTRACT: dict[str, Any] = json.loads(
     files("airflow_provider_soda.testing").joinpath("soda_cloud_openapi.json").read_text()
 )

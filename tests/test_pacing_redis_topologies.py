@@ -22,6 +22,8 @@ from airflow_provider_soda.pacing import FallbackStore
 from airflow_provider_soda.pacing.redis_store import RedisStore
 from airflow_provider_soda.pacing.stores import StoreMisconfigured, StoreUnavailable
 
+pytestmark = pytest.mark.airflow_agnostic  # run once, by make test (not make test-compat)
+
 LIMIT = RateLimit(10, 60)
 REDIS_SERVER, REDIS_CLI = shutil.which("redis-server"), shutil.which("redis-cli")
 

@@ -10,6 +10,9 @@ N, P = 3, 10.0
 LAT = schedule._LATENCY_GUESS
 
 
+pytestmark = pytest.mark.airflow_agnostic  # run once, by make test (not make test-compat)
+
+
 def apply(state: schedule.State, now: float, op: str, *args: object) -> object:
     return schedule.apply(state, op, list(args), N, P, now)
 

@@ -21,6 +21,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from airflow_provider_soda.testing import SodaCloudEmulator
 
+pytestmark = pytest.mark.airflow_agnostic  # run once, by make test (not make test-compat)
+
 CONTRACT = json.loads(files("airflow_provider_soda.testing").joinpath("soda_cloud_openapi.json").read_text())
 schema = schemathesis.openapi.from_dict(CONTRACT)
 
