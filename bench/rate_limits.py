@@ -316,6 +316,7 @@ def redis_available() -> bool:
 BASE = "from airflow.sdk import DAG, BaseOperator, BaseHook, BaseNotifier"
 #: What a DAG that updates incidents imports, and everything a DAG file may import from the provider.
 PROVIDER = "import airflow_provider_soda.operators.incidents, airflow_provider_soda.notifications.incidents"
+PROVIDER_SCANS = "import airflow_provider_soda.operators.scans, airflow_provider_soda.sensors.scans"
 PROVIDER_ALL = (
     f"{PROVIDER}, airflow_provider_soda.operators.gate, airflow_provider_soda.sensors.incidents, "
     "airflow_provider_soda.triggers.incidents"
@@ -404,10 +405,11 @@ def main() -> None:
     )
     provider_ms, base_ms = parse_cost()
     all_ms, _ = parse_cost(PROVIDER_ALL)
+    scans_ms, _ = parse_cost(PROVIDER_SCANS)
     print(
         f"DAG-parse cost (-X importtime, best of 7): operators + notifiers add {provider_ms:.1f} ms "
         f"on top of airflow.sdk's {base_ms:.1f} ms ({provider_ms / base_ms:.2f}x of it); with the gate, "
-        f"the sensor and the incident triggers {all_ms:.1f} ms"
+        f"the sensor and the incident triggers {all_ms:.1f} ms; the scan operator and sensor {scans_ms:.1f} ms"
     )
     main_storms()
 

@@ -127,3 +127,16 @@ def test_region_dropdown_names_each_regions_host() -> None:
         jsonschema.validate("mars", schema)
     assert schema["default"] == DEFAULT_REGION
     assert schema["values_display"] == {"eu": "EU (cloud.soda.io)", "us": "US (cloud.us.soda.io)"}
+
+
+def test_dag_files_load_no_hook_and_no_model_they_do_not_use() -> None:
+    """Importing the incident operators and notifier builds no hook (that happens in execute) and
+    loads no scan model; the hook's call path and the scan models load when a task runs."""
+    code = (
+        "import sys;"
+        "import airflow_provider_soda.operators.incidents, airflow_provider_soda.notifications.incidents;"
+        "print(sorted(m for m in ('airflow_provider_soda.hooks.soda_cloud', 'airflow_provider_soda.hooks.transport',"
+        " 'airflow_provider_soda.models.scans', 'airflow_provider_soda.models.checks') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -1,5 +1,6 @@
-"""Deferred scans in a real triggerer (``airflow standalone``): completion, the trigger's own timeout,
-and a user clearing the deferred task, which cancels the scan on Airflow 3.3+ (the trigger's on_kill)."""
+"""Scans in a real Airflow (``airflow standalone``): deferred scans that end, outlive their timeout, or
+whose task a user clears (cancelled by the trigger's on_kill on Airflow 3.3+), and a scan whose
+task is cleared while it waits in the worker (cancelled by the operator's on_kill)."""
 
 from __future__ import annotations
 
@@ -38,10 +39,12 @@ def test_deferred_scans_end_in_a_real_triggerer(
     emulator.scans.next_outcome("customers_daily", "completedWithWarnings", duration=20)
     emulator.scans.next_outcome("orders_daily", "completed", duration=300)
     emulator.scans.next_outcome("payments_daily", "completed", duration=300)
+    emulator.scans.next_outcome("inventory_hourly", "completed", duration=300)
 
     wait_for("the DAGs to be parsed", lambda: _trigger(env, "soda_scan_in_triggerer"), 240, log)
     assert _trigger(env, "soda_scan_cleared_in_triggerer")
     assert _trigger(env, "soda_scan_timeout_in_triggerer")
+    assert _trigger(env, "soda_scan_cleared_in_worker")
 
     # 1. A scan that ends: the task resumes from the triggerer and succeeds (warnings do not fail).
     done = wait_for(
@@ -104,3 +107,36 @@ def test_deferred_scans_end_in_a_real_triggerer(
         )
         assert [r for r in emulator.requests_to("cancel_scan") if r.incident_id == first] == []
         assert scan_states(emulator)[first] == "executing"
+
+    # 4. A user clears the task while it waits in the worker: Airflow stops it, on_kill cancels.
+    wait_for("the worker's scan to start", lambda: scans_of(emulator, "inventory_hourly"), 120, log)
+    (in_worker, *_) = scans_of(emulator, "inventory_hourly")
+    wait_for(
+        "the worker task to run",
+        lambda: task_state(airflow_services, "soda_scan_cleared_in_worker", "scan") == "running",
+        60,
+        log,
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "airflow",
+            "tasks",
+            "clear",
+            "soda_scan_cleared_in_worker",
+            "-t",
+            "scan",
+            "-y",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    wait_for(
+        "the killed task's scan to be cancelled",
+        lambda: scan_states(emulator)[in_worker] != "executing",
+        120,
+        log,
+    )
+    assert scan_states(emulator)[in_worker] in ("cancelationRequested", "canceled")

@@ -36,6 +36,7 @@ from airflow_provider_soda.exceptions import (
     SodaCloudValidationError,
     api_error_class,
 )
+from airflow_provider_soda.hooks import DEFAULT_CONN_ID
 from airflow_provider_soda.hooks.retry import (
     Outcome,
     Retryable,
@@ -71,7 +72,7 @@ class SodaCloudClient(BaseHook):
     """
 
     conn_name_attr = "soda_cloud_conn_id"
-    default_conn_name = "soda_cloud_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = CONN_TYPE
 
     def __init__(

@@ -33,13 +33,15 @@ import jinja2
 from airflow.providers.common.compat.sdk import BaseNotifier
 
 from airflow_provider_soda.exceptions import SodaCloudError, SodaCloudQueueTimeoutError
+from airflow_provider_soda.hooks import DEFAULT_CONN_ID
 from airflow_provider_soda.hooks.retry import RetryLimits
-from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
 from airflow_provider_soda.models import UPDATE_FIELDS
 from airflow_provider_soda.operators.incidents import UpdateIncidentOperator
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import DAG, Context
+
+    from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
 
 _FAILED_STATES = {"failed", "up_for_retry", "upstream_failed"}
 _MAX_ERROR_TEXT = 300
@@ -80,7 +82,7 @@ class SodaCloudIncidentNotifier(BaseNotifier):
         title: str | None = None,
         description: str | None = None,
         resolution_notes: str | None = None,
-        soda_cloud_conn_id: str = SodaCloudHook.default_conn_name,
+        soda_cloud_conn_id: str = DEFAULT_CONN_ID,
         describe_failure: bool = False,
         include_error: bool = False,
         hook_params: dict[str, Any] | None = None,
@@ -146,6 +148,8 @@ class SodaCloudIncidentNotifier(BaseNotifier):
         await asyncio.to_thread(self._notify, context, hook)
 
     def _hook(self, context: Context) -> SodaCloudHook:
+        from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook  # not at DAG-parse time
+
         budget = notifier_budget(dag_level=_is_dag_level(context)).updated(self.hook_params)
         return SodaCloudHook(soda_cloud_conn_id=self.soda_cloud_conn_id, retry_limits=budget)
 

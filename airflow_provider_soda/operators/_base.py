@@ -6,14 +6,17 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache, cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator
 
 from airflow_provider_soda.exceptions import SodaCloudError, SodaCloudValidationError
+from airflow_provider_soda.hooks import DEFAULT_CONN_ID
 from airflow_provider_soda.hooks.retry import RetryLimits
-from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
 from airflow_provider_soda.retry_policy import RETRY_POLICIES_SUPPORTED, default_retry_policy
+
+if TYPE_CHECKING:
+    from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
 
 #: One stateless policy object serves every operator (None on Airflow < 3.3).
 DEFAULT_RETRY_POLICY = default_retry_policy()
@@ -35,7 +38,7 @@ class SodaCloudBaseOperator(BaseOperator):
     def __init__(
         self,
         *,
-        soda_cloud_conn_id: str = SodaCloudHook.default_conn_name,
+        soda_cloud_conn_id: str = DEFAULT_CONN_ID,
         hook_params: dict[str, Any] | None = None,
         retry_policy: Any = DEFAULT_RETRY_POLICY,
         **kwargs: Any,
@@ -59,6 +62,8 @@ class SodaCloudBaseOperator(BaseOperator):
 
     @cached_property
     def hook(self) -> SodaCloudHook:
+        from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook  # not at DAG-parse time
+
         return SodaCloudHook(soda_cloud_conn_id=self.soda_cloud_conn_id, retry_limits=self.retry_limits())
 
 

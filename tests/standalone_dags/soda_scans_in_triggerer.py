@@ -18,3 +18,8 @@ with DAG(dag_id="soda_scan_timeout_in_triggerer", schedule=None, start_date=date
     SodaCloudScanOperator(
         task_id="scan", scan_definition="payments_daily", poll_interval=1, timeout=8, deferrable=True
     )
+
+with DAG(dag_id="soda_scan_cleared_in_worker", schedule=None, start_date=datetime(2026, 1, 1)):
+    SodaCloudScanOperator(
+        task_id="scan", scan_definition="inventory_hourly", poll_interval=1, deferrable=False
+    )
