@@ -110,9 +110,12 @@ def init_metrics() -> None:
         from airflow.sdk.observability.metrics import stats_utils
     except ImportError:
         return
+    initialize = getattr(stats, "initialize", None)  # 3.2's Stats still configures itself
+    if initialize is None:
+        return
     from airflow.providers.common.compat.sdk import conf
 
-    stats.initialize(
+    initialize(
         factory=stats_utils.get_stats_factory(),
         export_legacy_names=conf.getboolean("metrics", "legacy_names_on", fallback=True),
     )
@@ -122,7 +125,13 @@ def _update_one(
     env: Mapping[str, str], incident_id: str, status: str, deferrable: bool, ready: Any, go: Any, results: Any
 ) -> None:
     os.environ.update(env)
-    init_metrics()
+    try:
+        init_metrics()
+    except Exception as err:  # the harness's metrics must never keep a worker from its update
+        results.put(
+            (incident_id, False, f"metrics set-up failed: {type(err).__name__}: {err}", time.monotonic(), 0.0)
+        )
+        return
     from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
     from airflow_provider_soda.operators.incidents import UpdateIncidentOperator
 
