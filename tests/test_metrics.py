@@ -58,6 +58,7 @@ def test_a_storm_shows_its_queue_waits_and_no_429(statsd: socket.socket, tmp_pat
             "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
             "AIRFLOW__METRICS__STATSD_PORT": str(statsd.getsockname()[1]),
             "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+            "AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY": "True",  # Airflow 2 sends milliseconds too
         }
         result = run_storm([(env, ids)])
         assert result.errors == []

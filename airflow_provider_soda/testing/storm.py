@@ -102,9 +102,22 @@ def _trigger_wait(trigger: Any) -> float:
 def init_metrics() -> None:
     """Start Airflow's Stats from ``[metrics]`` as a task process does (Airflow 3.2+ needs it called).
 
-    The storm's workers stand in for task processes; on Airflow 2.x and 3.0-3.1 Stats reads its
-    configuration by itself.
+    The storm's workers stand in for task processes, forked from a server that imported Airflow
+    before their ``[metrics]`` settings were set: on Airflow 2.x and 3.0-3.1, whose Stats picks its
+    backend when ``airflow.stats`` is imported, the choice is made again here.
     """
+    try:
+        from airflow import stats as legacy  # Airflow 2.x to 3.1
+    except ImportError:
+        legacy = None  # type: ignore[assignment]
+    meta = getattr(legacy, "_Stats", None)
+    if meta is not None:
+        if "factory" in meta.__dict__:
+            delattr(meta, "factory")
+        meta.instance = None
+        legacy.Stats.instance = None  # type: ignore[union-attr,attr-defined]
+        meta.__init__(legacy.Stats)  # type: ignore[union-attr]
+        return
     try:
         from airflow.sdk._shared.observability.metrics import stats
         from airflow.sdk.observability.metrics import stats_utils
