@@ -234,3 +234,15 @@ def test_the_fix_verify_resolve_example(dag_test: Any, soda_cloud_emulator: Soda
     assert dag_run.state == "success"
     assert soda_cloud_emulator.incident(DEMO_INCIDENT_ID)["status"] == "resolved"
     assert dag_run.run_id in soda_cloud_emulator.incident(DEMO_INCIDENT_ID)["resolutionNotes"]
+
+
+@pytest.mark.parametrize(
+    ("rendered", "sent"),
+    [("None", None), ("", None), ("  ", None), ("2026-11-30T06:00:00+00:00", "2026-11-30T06:00:00+00:00")],
+)
+def test_a_data_timestamp_that_rendered_empty_dates_the_scan_now(rendered: str, sent: str | None) -> None:
+    """``"{{ data_interval_end }}"`` renders "None" for a run without a data interval (Airflow 3)."""
+    from airflow_provider_soda.operators.scans import SodaCloudScanOperator
+
+    operator = SodaCloudScanOperator(task_id="scan", scan_definition="orders_daily", data_timestamp=rendered)
+    assert operator._data_timestamp() == sent

@@ -87,9 +87,7 @@ class SodaCloudScanOperator(SodaCloudScanTaskBase):
 
     def execute(self, context: Context) -> Any:
         with fail_fast():
-            self.scan_id = self.hook.trigger_scan(
-                self.scan_definition, data_timestamp=self.data_timestamp or None
-            )
+            self.scan_id = self.hook.trigger_scan(self.scan_definition, data_timestamp=self._data_timestamp())
         context["ti"].xcom_push(key=SCAN_ID_XCOM_KEY, value=self.scan_id)
         deadline = time.time() + self.timeout
         try:
@@ -162,13 +160,8 @@ class SodaCloudScanOperator(SodaCloudScanTaskBase):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger: the scan ended, the timeout passed, or the wait failed."""
-        self.scan_id = (
-            (event or {}).get("scan", {}).get("id") if isinstance((event or {}).get("scan"), dict) else None
-        )
-        self.scan_id = self.scan_id or context["ti"].xcom_pull(
-            task_ids=context["ti"].task_id, key=SCAN_ID_XCOM_KEY
-        )
-        scan = self._scan_from_event(context, event, str(self.scan_id))
+        self.scan_id = str((event or {}).get("scan_id"))  # every event of the trigger carries it
+        scan = self._scan_from_event(context, event, self.scan_id)
         return self._finish(context, scan)
 
     def _on_timeout(self, context: Any, scan_id: str) -> None:
