@@ -9,6 +9,8 @@ raises is ignored.
 from __future__ import annotations
 
 import contextlib
+from datetime import timedelta
+from typing import Any
 
 PREFIX = "soda_cloud"
 
@@ -57,19 +59,26 @@ def status_class(status: int) -> str:
     return "429" if status == 429 else f"{status // 100}xx"
 
 
+_stats: Any = None
+
+
+def _backend() -> Any:
+    """Airflow's Stats, looked up once (the compat layer resolves it on every access otherwise)."""
+    global _stats
+    if _stats is None:
+        from airflow.providers.common.compat.sdk import Stats
+
+        _stats = Stats
+    return _stats
+
+
 def incr(name: str, count: int = 1) -> None:
     """Count ``count`` at ``name`` (under :data:`PREFIX`); never raises."""
     with contextlib.suppress(Exception):
-        from airflow.providers.common.compat.sdk import Stats
-
-        Stats.incr(f"{PREFIX}.{name}", count)
+        _backend().incr(f"{PREFIX}.{name}", count)
 
 
 def timing(name: str, seconds: float) -> None:
     """Record a duration in seconds at ``name`` (sent in milliseconds, as StatsD timers are); never raises."""
     with contextlib.suppress(Exception):
-        from datetime import timedelta
-
-        from airflow.providers.common.compat.sdk import Stats
-
-        Stats.timing(f"{PREFIX}.{name}", timedelta(seconds=max(seconds, 0.0)))
+        _backend().timing(f"{PREFIX}.{name}", timedelta(seconds=max(seconds, 0.0)))

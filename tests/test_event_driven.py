@@ -173,6 +173,7 @@ def test_a_deferred_sensor_resumes_in_the_triggerer(
 ) -> None:
     log = airflow_services.parents[1] / "standalone.log"
     env = json.loads((airflow_services.parents[1] / "env.json").read_text())
+    wait_for("the API server", lambda: api_server_up(env), 240, log)
     wait_for("the DAG to be parsed", lambda: _trigger(env), 240, log)
     wait_for(
         "the sensor to defer",
@@ -194,6 +195,22 @@ def test_a_deferred_sensor_resumes_in_the_triggerer(
         log,
     )
     assert done[0][2] == "rebuilt after incident #1 was resolved"
+
+
+def api_server_up(env: dict[str, str]) -> bool:
+    """Whether the API server (Airflow 2: the web server) answers its health check.
+
+    Tasks queued before it is up fail on Airflow 3.0 (the executor cannot reach the execution
+    API: "Connection refused", then "not found in serialized_dag table"), so tests trigger after.
+    """
+    import requests
+
+    base = env["AIRFLOW__API__BASE_URL"]
+    path = "/api/v2/monitor/health" if AIRFLOW_V_3_0_PLUS else "/health"
+    try:
+        return requests.get(f"{base}{path}", timeout=2).ok
+    except requests.RequestException:
+        return False
 
 
 def _trigger(env: dict[str, str], dag_id: str = SENSOR_DAG_ID) -> bool:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_event_driven import _trigger, airflow_services, runs, task_state, wait_for
+from test_event_driven import _trigger, airflow_services, api_server_up, runs, task_state, wait_for
 
 from airflow_provider_soda.testing import SodaCloudEmulator
 from airflow_provider_soda.version_compat import AIRFLOW_V_3_3_PLUS
@@ -41,6 +41,7 @@ def test_deferred_scans_end_in_a_real_triggerer(
     emulator.scans.next_outcome("payments_daily", "completed", duration=300)
     emulator.scans.next_outcome("inventory_hourly", "completed", duration=300)
 
+    wait_for("the API server", lambda: api_server_up(env), 240, log)
     wait_for("the DAGs to be parsed", lambda: _trigger(env, "soda_scan_in_triggerer"), 240, log)
     assert _trigger(env, "soda_scan_cleared_in_triggerer")
     assert _trigger(env, "soda_scan_timeout_in_triggerer")
