@@ -123,15 +123,16 @@ def init_metrics() -> None:
         from airflow.sdk.observability.metrics import stats_utils
     except ImportError:
         return
-    initialize = getattr(stats, "initialize", None)  # 3.2's Stats still configures itself
-    if initialize is None:
-        return
     from airflow.providers.common.compat.sdk import conf
 
-    initialize(
-        factory=stats_utils.get_stats_factory(),
-        export_legacy_names=conf.getboolean("metrics", "legacy_names_on", fallback=True),
-    )
+    initialize = getattr(stats, "initialize", None)
+    if initialize is not None:  # Airflow 3.3+, as its task runner does
+        initialize(
+            factory=stats_utils.get_stats_factory(),
+            export_legacy_names=conf.getboolean("metrics", "legacy_names_on", fallback=True),
+        )
+    else:  # Airflow 3.2, as its task runner does
+        stats.Stats.initialize(factory=stats_utils.get_stats_factory(stats.Stats))  # type: ignore[attr-defined,call-arg,unused-ignore]
 
 
 def _update_one(
