@@ -24,6 +24,12 @@ if TYPE_CHECKING:
 Plan = list[tuple[str, "IncidentUpdate"]]
 
 
+def check_max_incidents(max_incidents: object) -> None:
+    """Refuse a ``max_incidents`` that is not a positive integer (when the DAG is parsed)."""
+    if isinstance(max_incidents, bool) or not isinstance(max_incidents, int) or max_incidents < 1:
+        raise ValueError(f"max_incidents must be a positive integer, got {max_incidents!r}.")
+
+
 def plan_selection(
     hook: SodaCloudHook,
     log: Any,

@@ -12,7 +12,14 @@ from airflow_provider_soda.exceptions import SodaCloudError, SodaCloudScanTimeou
 from airflow_provider_soda.links.scans import SCAN_URL_XCOM_KEY, SodaCloudScanLink
 from airflow_provider_soda.models import IncidentStatus, IncidentUpdate, Scan
 from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast
-from airflow_provider_soda.operators._bulk import apply_plan, dry_run_report, outcome, plan_selection, settle
+from airflow_provider_soda.operators._bulk import (
+    apply_plan,
+    check_max_incidents,
+    dry_run_report,
+    outcome,
+    plan_selection,
+    settle,
+)
 from airflow_provider_soda.scanning import (
     DEFAULT_FAIL_ON,
     DEFAULT_LOG_LINES,
@@ -62,8 +69,7 @@ class SodaCloudScanTaskBase(SodaCloudBaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.fail_on = normalise_fail_on(fail_on)
-        if isinstance(max_incidents, bool) or not isinstance(max_incidents, int) or max_incidents < 1:
-            raise ValueError(f"max_incidents must be a positive integer, got {max_incidents!r}.")
+        check_max_incidents(max_incidents)
         self.log_lines = log_lines
         self.resolve_incidents = resolve_incidents
         self.dry_run_only = dry_run

@@ -24,7 +24,14 @@ from airflow_provider_soda.hooks.retry import RetryLimits
 from airflow_provider_soda.links.incidents import INCIDENT_URL_XCOM_KEY, SodaCloudIncidentLink
 from airflow_provider_soda.models import UPDATE_FIELDS, Incident, IncidentUpdate
 from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast
-from airflow_provider_soda.operators._bulk import apply_plan, dry_run_report, outcome, plan_selection, settle
+from airflow_provider_soda.operators._bulk import (
+    apply_plan,
+    check_max_incidents,
+    dry_run_report,
+    outcome,
+    plan_selection,
+    settle,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -288,8 +295,7 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
             )
         if selection == {} and not allow_unfiltered_selection:
             raise ValueError(_unfiltered_message(self.task_id))
-        if isinstance(max_incidents, bool) or not isinstance(max_incidents, int) or max_incidents < 1:
-            raise ValueError(f"max_incidents must be a positive integer, got {max_incidents!r}.")
+        check_max_incidents(max_incidents)
         self.incident_ids = incident_ids
         self.updates = updates
         self.selection = selection
