@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-compat test-compat-one compat-venv e2e e2e-compat e2e-compat-one e2e-cluster chromium lint typecheck unit bench emulator clean
+.PHONY: demo docs test test-compat test-compat-one compat-venv e2e e2e-compat e2e-compat-one e2e-cluster chromium lint typecheck unit bench emulator clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Parallel workers, one file each at a time (--dist loadfile: a file's module fixtures, such as a
+# running airflow standalone, stay in one worker). Every worker has its own Airflow home, SQLite
+# database and pacing directory (tests/conftest.py), emulators take free ports and Redis tests
+# their own key prefixes, so workers cannot see each other. Most tests wait on rate-limit windows,
+# not on the CPU, hence more workers than this project's 2 cores. Files go out in the order tests/
+# conftest.py collects them (--no-loadscope-reorder: xdist would otherwise send the biggest files
+# first and the few long airflow standalone tests last). TEST_WORKERS=0 runs in-process.
+TEST_WORKERS ?= 4
+PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
+
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 ## test-compat: the suite on the lowest release of each older Airflow line pyproject.toml admits
 # Each release gets a venv of its own, .venv-airflow-<release>. `make test-compat COMPAT_RELEASES=3.0.2`
@@ -74,7 +84,7 @@ test-compat-one: $(COMPAT_STAMP)
 	# python -m pytest, not bin/pytest: on the 3.0.2 venv (Python 3.12) the forkserver storm tests ran
 	# about 1.5 s slower per storm through the console script (5.7 s against a 4.6 s bound, with the
 	# previous store code too), and 4.2 s through -m; the cause is not understood yet.
-	$(COMPAT)/bin/python -m pytest -p no:cacheprovider -m "not airflow_agnostic"
+	$(COMPAT)/bin/python -m pytest -p no:cacheprovider -m "not airflow_agnostic" $(PYTEST_PARALLEL)
 
 ## e2e: airflow standalone + emulator, driven through the UI in Debian's Chromium (about a minute)
 CHROMIUM ?= /usr/bin/chromium
@@ -100,6 +110,13 @@ e2e-cluster: $(STAMP)
 chromium:
 	test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
+## docs: the documentation site (Sphinx + MyST) into docs/_build/html; any warning fails the build
+docs: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	rm -rf docs/_build
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: open docs/_build/html/index.html"
+
 ## bench: rate-limit, overhead, parse-cost and incident-wait benchmarks (a few minutes; prints the README figures)
 bench: $(STAMP)
 	$(BIN)/python bench/rate_limits.py
@@ -111,4 +128,4 @@ emulator: $(STAMP)
 	$(BIN)/python -m airflow_provider_soda.testing.emulator --port 8765
 
 clean:
-	rm -rf $(VENV) .venv-airflow-* .venv-compat .airflow .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .venv-airflow-* .venv-compat .airflow docs/_build .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -84,7 +84,7 @@ def get_provider_info() -> dict[str, Any]:
         "config": {
             "soda_cloud": {
                 "description": "How the Soda Cloud provider shares Soda Cloud's rate limits between the "
-                "processes and machines of this deployment (README, 'Running at scale').",
+                "processes and machines of this deployment (docs: running-at-scale).",
                 "options": {
                     "rate_limit_store": {
                         "description": "Where the pacing schedule lives. 'local': files on this machine, "

@@ -1,7 +1,7 @@
 """Metrics through Airflow's own ``Stats`` (StatsD or OpenTelemetry, as the deployment configured).
 
 Every name is under :data:`PREFIX` (Airflow adds its own ``[metrics] statsd_prefix`` before it),
-and :data:`METRICS` describes each for the README's table. Nothing is sent when metrics are off
+and :data:`METRICS` describes each for the table in docs/metrics.md. Nothing is sent when metrics are off
 (Airflow's Stats is then a no-op), and emitting never fails the caller: a metrics backend that
 raises is ignored.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 PREFIX = "soda_cloud"
 
-#: name (with ``<placeholders>``) -> (kind, what it counts). The README's table is this.
+#: name (with ``<placeholders>``) -> (kind, what it counts). docs/metrics.md's table is this (tests/test_metrics.py).
 METRICS: dict[str, tuple[str, str]] = {
     "soda_cloud.requests.<endpoint>.<status_class>": (
         "counter",

@@ -141,6 +141,26 @@ class RestApi:
         return str(links.get("extra_links", links).get("Soda Cloud incident"))
 
 
+def run_documented_connection_test(env: dict[str, str], api: RestApi) -> None:
+    """The commands the docs give for a broken Test button (docs/examples/test_connection.sh), as is."""
+    script = ROOT / "docs" / "examples" / "test_connection.sh"
+    token = api.session.headers["Authorization"].removeprefix("Bearer ")
+    env = {
+        **env,
+        "PATH": f"{BIN}:{env.get('PATH', os.environ['PATH'])}",
+        "AIRFLOW_URL": api.base,
+        "TOKEN": token,
+    }
+    result = subprocess.run(
+        ["bash", "-e", str(script)], env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    step(f"{script.name}: exit {result.returncode}, {result.stdout.strip().splitlines()[-2:]}")
+    if result.returncode != 0 or "Connection success" not in result.stdout:
+        raise AssertionError(f"{script.name} failed:\n{result.stdout}\n{result.stderr}")
+    if "Connected to Emulated Soda Org" not in result.stdout:
+        raise AssertionError(f"{script.name}: the REST test did not reach the emulator:\n{result.stdout}")
+
+
 def verify_through_cli(env: dict[str, str]) -> None:
     """``airflow connections test``, the workaround the README gives for the UI button."""
     result = subprocess.run(

@@ -16,6 +16,7 @@ from common import (
     KEY_SECRET,
     USER,
     RestApi,
+    run_documented_connection_test,
     step,
     verify_through_cli,
 )
@@ -132,7 +133,6 @@ def create_and_test_connection(page: Page, base: str, emulator: str, env: dict[s
     # hook. Fixed upstream; no release carries it yet.
     step(
         f"that is apache/airflow#73298 in Airflow {AIRFLOW_VERSION}, not the provider; "
-        "checking the saved connection as the README tells users to"
+        "checking the saved connection as the docs tell users to (docs/troubleshooting.md)"
     )
-    rest_api(base).test_stored_connection()
-    verify_through_cli(env)
+    run_documented_connection_test(env, rest_api(base))

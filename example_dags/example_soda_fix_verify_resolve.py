@@ -35,7 +35,7 @@ with DAG(
         "fail_pipeline": Param(False, type="boolean"),
     },
 ) as dag:
-
+    # [START howto_operator_scan]
     @task(
         retries=0,
         on_failure_callback=SodaCloudIncidentNotifier(
@@ -59,3 +59,4 @@ with DAG(
     )
 
     load_orders() >> verify
+    # [END howto_operator_scan]

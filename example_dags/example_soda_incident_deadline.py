@@ -23,6 +23,7 @@ except ImportError:  # an Airflow without deadline alerts: the DAG runs without 
     deadline: dict[str, object] = {}
 else:
     deadline = {
+        # [START howto_notifier_deadline_alert]
         "deadline": DeadlineAlert(
             reference=DeadlineReference.DAGRUN_QUEUED_AT,
             interval=timedelta(minutes=30),
@@ -31,6 +32,7 @@ else:
                 kwargs={"incident_id": "7d3f9a52-41c6-4b8e-9a0d-2c5e6f1b8a01", "describe_failure": True},
             ),
         )
+        # [END howto_notifier_deadline_alert]
     }
 
 with DAG(

@@ -19,6 +19,7 @@ from airflow.sdk import AssetWatcher  # Airflow 3 only: there is no asset watche
 
 from airflow_provider_soda.triggers.incidents import SodaCloudIncidentEventTrigger
 
+# [START howto_trigger_incident_events]
 critical_incidents_on_orders = Asset(
     "soda-cloud://incidents/ds-orders/critical",
     watchers=[
@@ -58,3 +59,4 @@ with DAG(
         return actions
 
     react()
+# [END howto_trigger_incident_events]

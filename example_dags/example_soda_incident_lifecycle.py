@@ -41,6 +41,7 @@ with DAG(
 
     loaded = load_orders()
 
+    # [START howto_operator_update_incident]
     # Runs only when the pipeline failed: tell the people watching the incident.
     investigate = UpdateIncidentOperator(
         task_id="mark_incident_investigating",
@@ -63,3 +64,4 @@ with DAG(
     )
 
     loaded >> [investigate, resolve]
+    # [END howto_operator_update_incident]

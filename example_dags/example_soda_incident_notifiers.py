@@ -24,8 +24,10 @@ from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_provider_soda.notifications.incidents import SodaCloudIncidentNotifier
 
+# [START howto_notifier]
 # One notifier serves both callbacks: it tells failure from success from the context.
 move_incident = SodaCloudIncidentNotifier(incident_id="{{ params.incident_id }}", describe_failure=True)
+# [END howto_notifier]
 
 with DAG(
     dag_id="example_soda_incident_notifiers",
@@ -38,9 +40,10 @@ with DAG(
         "fail_pipeline": Param(False, type="boolean"),
     },
 ):
-
+    # [START howto_notifier_callbacks]
     @task(retries=0, on_failure_callback=move_incident, on_success_callback=move_incident)
     def load_orders(params: dict[str, object] | None = None) -> int:
+        # [END howto_notifier_callbacks]
         """Stands in for the real pipeline step whose data quality Soda checks."""
         if params and params["fail_pipeline"]:
             raise RuntimeError("orders source returned no rows")

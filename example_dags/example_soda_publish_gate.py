@@ -30,6 +30,7 @@ with DAG(
     def build_orders_report() -> str:
         return "s3://reports/orders/latest.parquet"
 
+    # [START howto_operator_gate]
     gate = SodaCloudIncidentGateOperator(
         task_id="quality_gate",
         dataset_ids="{{ params.dataset_id }}",
@@ -44,3 +45,4 @@ with DAG(
 
     report = build_orders_report()
     report >> gate >> publish(report)
+    # [END howto_operator_gate]

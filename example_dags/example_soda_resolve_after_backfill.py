@@ -14,7 +14,9 @@ from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_provider_soda.operators.incidents import UpdateIncidentsOperator
 
+# [START howto_selection]
 SELECTION = {"dataset_id": "{{ params.dataset_id }}", "status": "open"}
+# [END howto_selection]
 
 with DAG(
     dag_id="example_soda_resolve_after_backfill",
@@ -32,6 +34,7 @@ with DAG(
     def backfill_orders() -> None:
         """Stands in for the real backfill (a dbt run, a Spark job...)."""
 
+    # [START howto_operator_update_incidents_selection]
     preview = UpdateIncidentsOperator(
         task_id="preview",
         selection=SELECTION,
@@ -48,3 +51,4 @@ with DAG(
     )
 
     backfill_orders() >> preview >> resolve
+    # [END howto_operator_update_incidents_selection]

@@ -23,6 +23,7 @@ with DAG(
     tags=["example", "soda"],
     params={"incident_id": Param("7d3f9a52-41c6-4b8e-9a0d-2c5e6f1b8a01", type="string", minLength=1)},
 ):
+    # [START howto_sensor_incident]
     wait = SodaCloudIncidentSensor(
         task_id="wait_for_resolution",
         incident_id="{{ params.incident_id }}",
@@ -39,3 +40,4 @@ with DAG(
         return f"rebuilt after incident #{incident['number']} was {incident['status']}"
 
     rebuild_orders_mart(wait.output)
+    # [END howto_sensor_incident]

@@ -98,3 +98,33 @@ def test_many_incidents_example(dag_test: Any, soda_cloud_emulator: SodaCloudEmu
         assert link == incident["cloudUrl"]
     assert soda_cloud_emulator.incident(DEMO_INCIDENT_ID)["status"] == "reported"
     assert sorted(r.incident_id for r in soda_cloud_emulator.requests_to("update_incident")) == sorted(ids)
+
+
+def test_hook_example(dag_test: Any, soda_cloud_emulator: SodaCloudEmulator) -> None:
+    reported_on_orders = [
+        i["id"]
+        for i in soda_cloud_emulator._incidents.values()
+        if i["datasetId"] == "ds-orders" and i["status"] == "reported"
+    ]
+    assert reported_on_orders == [DEMO_INCIDENT_ID]  # the example has something to do
+
+    dag_run = dag_test("example_soda_hook")
+
+    assert dag_run.state == "success"
+    for incident_id in reported_on_orders:
+        assert soda_cloud_emulator.incident(incident_id)["status"] == "investigating"
+    assert sorted(r.incident_id for r in soda_cloud_emulator.requests_to("update_incident")) == sorted(
+        reported_on_orders
+    )
+
+
+def test_many_incidents_in_one_task_example(dag_test: Any, soda_cloud_emulator: SodaCloudEmulator) -> None:
+    dag_run = dag_test("example_soda_many_incidents_one_task")
+
+    assert dag_run.state == "success"
+    ids = [f"5e1b0c7a-0d4f-4c2e-b6a1-9f8e7d6c5b{n:02d}" for n in (3, 4, 5)]
+    for incident_id in ids:
+        incident = soda_cloud_emulator.incident(incident_id)
+        assert incident["status"] == "resolved"
+        assert dag_run.run_id in incident["resolutionNotes"]
+    assert [r.incident_id for r in soda_cloud_emulator.requests_to("update_incident")] == ids

@@ -223,7 +223,7 @@ def test_a_replica_given_as_the_store_says_what_to_do(sentinel: tuple[str, int, 
         store.apply("k", LIMIT, "reserve", ["a", 5])
 
 
-#: What the README's "Redis users and ACLs" grants, for a prefix (a Cluster adds CLUSTER_RULES).
+#: What docs/running-at-scale.md's "Redis users and ACLs" grants, for a prefix (a Cluster adds CLUSTER_RULES).
 def acl_rules(prefix: str) -> list[str]:
     return [
         "on",

@@ -246,3 +246,16 @@ def test_a_data_timestamp_that_rendered_empty_dates_the_scan_now(rendered: str, 
 
     operator = SodaCloudScanOperator(task_id="scan", scan_definition="orders_daily", data_timestamp=rendered)
     assert operator._data_timestamp() == sent
+
+
+def test_the_scan_sensor_example_waits_for_the_scan_it_was_given(
+    dag_test: Any, soda_cloud_emulator: SodaCloudEmulator
+) -> None:
+    soda_cloud_emulator.scans.next_outcome("orders_daily", "completedWithWarnings", duration=0.8)
+    dag_run = dag_test("example_soda_scan_sensor")
+
+    assert dag_run.state == "success"
+    started, waited = xcom_value(dag_run, "start_scan"), xcom_value(dag_run, "wait_for_scan")
+    assert waited["scan_id"] == started["scan_id"]
+    assert waited["state"] == "completedWithWarnings"  # warnings do not fail by default
+    assert soda_cloud_emulator.requests_to("cancel_scan") == []

@@ -2,7 +2,7 @@
 
 Each resource lives in a module of its own over the one call path of
 :class:`~airflow_provider_soda.hooks.transport.SodaCloudClient` (auth, pacing, retries, errors):
-:mod:`.incidents`, :mod:`.datasets`, :mod:`.checks` and :mod:`.scans`.
+:mod:`airflow_provider_soda.hooks.incidents`, ``datasets``, ``checks`` and ``scans``.
 """
 
 from __future__ import annotations

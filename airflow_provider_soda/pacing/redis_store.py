@@ -178,7 +178,8 @@ class RedisStore:
             ) from err
         except redis.exceptions.NoPermissionError as err:
             raise self._misconfigured(
-                "the Redis user lacks a permission this store needs (README, 'Redis users and ACLs')", err
+                "the Redis user lacks a permission this store needs (docs: running-at-scale, 'Redis users and ACLs')",
+                err,
             ) from err
         except redis.RedisError as err:
             raise StoreUnavailable(

@@ -124,7 +124,7 @@ class SodaCloudIncidentEventTrigger(BaseEventTrigger):
     ``previous_status``. Each change fires once while the trigger runs. When the triggerer
     restarts (or the trigger moves to another triggerer), the new instance takes a new baseline:
     nothing fires twice, and a change made while no triggerer watched does not fire (the
-    README's "Event-driven scheduling" section says how to cover that window).
+    docs' triggers page says how to cover that window).
 
     Payload: ``change``, ``previous_status`` and the incident's ``id``, ``number``, ``name``,
     ``status``, ``severity`` and ``cloud_url``.

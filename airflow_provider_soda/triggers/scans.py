@@ -35,7 +35,7 @@ class SodaCloudScanTrigger(BaseTrigger):
 
     On Airflow 3.3+, when a user marks the deferred task failed or success, or clears it, the
     triggerer calls :meth:`on_kill`, which cancels the scan. Earlier releases have no such hook:
-    the scan then runs to its end in Soda Cloud (README, "Run Soda checks from a DAG").
+    the scan then runs to its end in Soda Cloud (docs: operators/scan, "Cancellation").
 
     :param scan_id: the scan to wait for.
     :param soda_cloud_conn_id: the connection to poll with.

@@ -1,0 +1,14 @@
+# Connections for Soda Cloud as environment variables. tests/test_docs.py sources this file and
+# reads each connection back through the hook, so these forms are known to work.
+
+# [START connection_json_eu]
+export AIRFLOW_CONN_SODA_CLOUD_DEFAULT='{"conn_type": "soda_cloud", "login": "KEY_ID", "password": "KEY_SECRET", "extra": {"region": "eu"}}'
+# [END connection_json_eu]
+
+# [START connection_uri_us]
+export AIRFLOW_CONN_SODA_CLOUD_US='soda-cloud://KEY_ID:KEY_SECRET@/?region=us'
+# [END connection_uri_us]
+
+# [START connection_uri_custom_base_url]
+export AIRFLOW_CONN_SODA_CLOUD_PROXY='soda-cloud://KEY_ID:KEY_SECRET@https%3A%2F%2Fsoda-proxy.example.com'
+# [END connection_uri_custom_base_url]
