@@ -41,6 +41,28 @@ configure_airflow_home(_HOME, DAGS_FOLDER)
 atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 
 
+#: The longest files, longest first (the first three each start a real ``airflow standalone``). make
+#: test runs files in parallel workers in collection order (``pytest -n 4 --dist loadfile
+#: --no-loadscope-reorder``); starting the longest first lets the short ones fill the other workers
+#: meanwhile, instead of everyone waiting on a long one at the end. Other files keep their order.
+SLOWEST_FILES = (
+    "test_scans_triggerer.py",
+    "test_event_driven.py",
+    "test_sensor_triggerer.py",
+    "test_storm.py",
+    "test_scans.py",
+    "test_pacing_redis_topologies.py",
+    "test_rate_limits_airflow.py",
+    "test_watching.py",
+    "test_waits_and_selections.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: position for position, name in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
 @pytest.fixture(autouse=True)
 def _own_pacing_schedules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test paces in a schedule directory of its own: emulator ports repeat between tests,
