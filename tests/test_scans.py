@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -259,3 +260,8 @@ def test_the_scan_sensor_example_waits_for_the_scan_it_was_given(
     assert waited["scan_id"] == started["scan_id"]
     assert waited["state"] == "completedWithWarnings"  # warnings do not fail by default
     assert soda_cloud_emulator.requests_to("cancel_scan") == []
+    # The example pokes every 30 s, but Soda asked for the next poll a second later
+    # (X-Soda-Next-Poll-Time): the deferred sensor's first poll in the triggerer honours that
+    # (it waited the whole poke_interval before: 30 s between the poke and the trigger's poll).
+    polls = [r.at for r in soda_cloud_emulator.requests_to("get_scan")]
+    assert max(b - a for a, b in itertools.pairwise(polls)) < 15

@@ -17,6 +17,8 @@ from airflow_provider_soda.operators._scan_task import SodaCloudScanTaskBase
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_soda.models.scans import Scan
+
 #: Seconds the triggerer's own deferral timeout runs past the sensor's ``timeout`` (a safety net).
 DEFERRAL_MARGIN_SECONDS = 300.0
 
@@ -42,21 +44,25 @@ class SodaCloudScanSensor(SodaCloudScanTaskBase, BaseSensorOperator):
         self.scan_id = scan_id
 
     def poke(self, context: Context) -> PokeReturnValue:
+        return self._poke(context)[1]
+
+    def _poke(self, context: Context) -> tuple[Scan, PokeReturnValue]:
         with fail_fast():
             scan_id = normalise_id(self.scan_id, "scan_id")
             scan = self.hook.get_scan(scan_id)
         self._note_scan(context, scan)
         if not scan.is_final:
             self.log.info("Soda Cloud scan %s is %s.", scan.id, scan.state_value)
-            return PokeReturnValue(is_done=False)
-        return PokeReturnValue(is_done=True, xcom_value=self._finish(context, scan))
+            return scan, PokeReturnValue(is_done=False)
+        return scan, PokeReturnValue(is_done=True, xcom_value=self._finish(context, scan))
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        first = self.poke(context)  # no deferral when the scan has already ended
+        scan, first = self._poke(context)  # no deferral when the scan has already ended
         if first.is_done:
             return first.xcom_value
+        from airflow_provider_soda.scanning import poll_delay
         from airflow_provider_soda.triggers.scans import SodaCloudScanTrigger
 
         metrics.incr("deferrals.scan")
@@ -66,7 +72,8 @@ class SodaCloudScanSensor(SodaCloudScanTaskBase, BaseSensorOperator):
                 soda_cloud_conn_id=self.soda_cloud_conn_id,
                 poll_interval=float(self.poke_interval),
                 end_time=time.time() + self.timeout,
-                first_poll_after=float(self.poke_interval),
+                # Soda's X-Soda-Next-Poll-Time on the first poke, as the scan operator honours it
+                first_poll_after=poll_delay(scan, float(self.poke_interval)),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout + DEFERRAL_MARGIN_SECONDS),
