@@ -110,17 +110,19 @@ def test_deferrable_operator_books_its_slot_and_resumes_in_it(slow: SodaCloudEmu
 def test_bulk_deferrals_carry_no_growing_payload(
     soda_cloud_emulator: SodaCloudEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """300 incidents at 25 per 0.5 s: every deferral's progress stays the same small size.
+    """60 incidents at 6 per 0.6 s: every deferral's progress stays the same small size.
 
-    The window must be what holds the run back, or nothing defers: 25 requests take well under
-    0.5 s even on a slow, busy machine (at 50 per 0.5 s, one such run sent all 300 without a wait).
+    The window must be what holds the run back, or nothing defers: 6 requests take well under
+    0.6 s even on a machine busy with parallel test workers (at 25 per 0.5 s, a run under such
+    load sent all of its incidents without a wait; a growing payload would show within 60: each
+    outcome carried along adds about 100 bytes).
     """
     from airflow_provider_soda.operators.incidents import UpdateIncidentsOperator
     from airflow_provider_soda.testing.storm import run_deferrable
 
-    limit = RateLimit(25, 0.5)
+    limit = RateLimit(6, 0.6)
     soda_cloud_emulator.rate_limits["update_incident"] = limit
-    ids = [f"bulk-{n:03d}" for n in range(300)]
+    ids = [f"bulk-{n:03d}" for n in range(60)]
     for incident_id in ids:
         soda_cloud_emulator.add_incident({"id": incident_id})
     extra = {"rate_limits": {"update_incident": {"requests": limit.requests, "period": limit.period}}}
