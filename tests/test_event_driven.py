@@ -23,6 +23,8 @@ from airflow_provider_soda.testing import SodaCloudEmulator
 from airflow_provider_soda.testing.processes import session_members, stop_session
 from airflow_provider_soda.version_compat import AIRFLOW_V_3_0_PLUS
 
+pytestmark = pytest.mark.standalone
+
 ROOT = Path(__file__).resolve().parent.parent
 DAG_ID = "example_soda_incident_events"
 SENSOR_DAG_ID = "example_soda_wait_for_resolution"

@@ -10,10 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from test_event_driven import _trigger, airflow_services, api_server_up, runs, task_state, wait_for
 
 from airflow_provider_soda.testing import SodaCloudEmulator
 from airflow_provider_soda.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS, AIRFLOW_V_3_3_PLUS
+
+pytestmark = pytest.mark.standalone
 
 __all__ = ["airflow_services"]  # the fixture, imported for the tests below
 
@@ -46,6 +49,11 @@ def test_deferred_scans_end_in_a_real_triggerer(
     wait_for("the DAGs to be parsed", lambda: _trigger(env, "soda_scan_in_triggerer"), 240, log)
     assert _trigger(env, "soda_scan_cleared_in_triggerer")
     assert _trigger(env, "soda_scan_timeout_in_triggerer")
+    if AIRFLOW_V_3_3_PLUS:
+        # The worker scenario (4.) runs beside the others where make test runs (the newest Airflow),
+        # which shortens the suite. Older lines keep it last: Airflow 2's standalone runs one task
+        # at a time, and a loaded 3.0 scheduler started a task twice ("running elsewhere").
+        assert _trigger(env, "soda_scan_cleared_in_worker")
 
     # 1. A scan that ends: the task resumes from the triggerer and succeeds (warnings do not fail).
     done = wait_for(
@@ -110,9 +118,9 @@ def test_deferred_scans_end_in_a_real_triggerer(
         assert scan_states(emulator)[first] == "executing"
 
     # 4. A user clears the task while it waits in the worker: Airflow stops it, on_kill cancels.
-    # Started last: Airflow 2's standalone runs one task at a time (SequentialExecutor), and this
-    # one holds it while its scan runs.
-    assert _trigger(env, "soda_scan_cleared_in_worker")
+    # Before Airflow 3.3 it starts only now (see above).
+    if not AIRFLOW_V_3_3_PLUS:
+        assert _trigger(env, "soda_scan_cleared_in_worker")
     wait_for("the worker's scan to start", lambda: scans_of(emulator, "inventory_hourly"), 120, log)
     (in_worker, *_) = scans_of(emulator, "inventory_hourly")
     wait_for(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from test_event_driven import (
     SENSOR_DAG_ID,
     _trigger,
@@ -20,6 +21,8 @@ from test_event_driven import (
 )
 
 from airflow_provider_soda.testing import SodaCloudEmulator
+
+pytestmark = pytest.mark.standalone
 
 __all__ = ["airflow_services"]  # the fixture, imported for the test below
 
