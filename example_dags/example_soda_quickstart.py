@@ -6,11 +6,11 @@ after a fix, say), it moves to ``resolved`` with resolution notes naming the run
 
 from __future__ import annotations
 
+# [START quickstart]
 from datetime import datetime
 
-from airflow.providers.common.compat.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task  # on Airflow 3 alone: airflow.sdk
 
-# [START quickstart]
 from airflow_provider_soda.notifications.incidents import SodaCloudIncidentNotifier
 
 # On a failure the incident moves to investigating; on a success, to resolved with notes.
