@@ -85,7 +85,7 @@ test-compat-one: $(COMPAT_STAMP)
 	# about 1.5 s slower per storm through the console script (5.7 s against a 4.6 s bound, with the
 	# previous store code too), and 4.2 s through -m; the cause is not understood yet.
 	# Everything but the airflow standalone tests in parallel workers, then those one at a time:
-	# older Airflow lines (3.0 above all) start tasks twice or time out when three standalone
+	# older Airflow lines (3.0 above all) start tasks twice or time out when standalone
 	# Airflows share 2 cores with storms of other workers.
 	$(COMPAT)/bin/python -m pytest -p no:cacheprovider -m "not airflow_agnostic and not standalone" $(PYTEST_PARALLEL)
 	$(COMPAT)/bin/python -m pytest -p no:cacheprovider -m "not airflow_agnostic and standalone"

@@ -1,12 +1,11 @@
-"""The event-driven example in a real Airflow (``airflow standalone``: scheduler, DAG processor,
-triggerer, API server) against the emulator: incident changes must become DAG runs, once each.
-
-The ``airflow_services`` fixture here starts that Airflow for the other standalone test files too
-(test_sensor_triggerer.py, test_scans_triggerer.py); each file runs on its own Airflow, so that
-parallel test workers (make test) run them side by side."""
+"""The examples whose triggers must run in a real triggerer, in a real Airflow (``airflow
+standalone``: scheduler, DAG processor, triggerer, API server) against the emulator: incident
+changes must become DAG runs, once each, and a deferred sensor must resume when its incident is
+resolved. Both run on one Airflow; ``airflow_services`` gives test_scans_triggerer.py its own."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -52,23 +51,17 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float, log: Path | No
 STANDALONE_DAG_EDITS = {"poll_interval=10,": "poll_interval=2,"}
 
 
-@pytest.fixture
-def airflow_services(
-    request: pytest.FixtureRequest, tmp_path: Path, soda_cloud_emulator: SodaCloudEmulator
-) -> Iterator[Path]:
-    """``airflow standalone`` on a fresh SQLite DB, with the DAG files that need a triggerer.
+@contextlib.contextmanager
+def standalone_airflow(dag_files: list[str], emulator: SodaCloudEmulator, tmp: Path) -> Iterator[Path]:
+    """``airflow standalone`` on a fresh SQLite DB under ``tmp``, running ``dag_files``; yields the DB.
 
-    By default the event-driven example; a test module that imports this fixture names its own
-    DAG files in ``STANDALONE_DAG_FILES`` (paths from the repository's root).
+    ``dag_files`` are paths from the repository's root, copied with :data:`STANDALONE_DAG_EDITS`.
     """
-    home, dags, port = tmp_path / "home", tmp_path / "dags", _free_port()
+    home, dags, port = tmp / "home", tmp / "dags", _free_port()
     dags.mkdir(parents=True)
-    # Asset watchers exist from Airflow 3 on: on 2.x the event-driven example is not parsed.
-    default = [f"example_dags/{DAG_ID}.py"] if AIRFLOW_V_3_0_PLUS else []
-    edits = getattr(request.module, "STANDALONE_DAG_EDITS", STANDALONE_DAG_EDITS)
-    for name in getattr(request.module, "STANDALONE_DAG_FILES", default):
+    for name in dag_files:
         text = (ROOT / name).read_text()
-        for old, new in edits.items():
+        for old, new in STANDALONE_DAG_EDITS.items():
             text = text.replace(old, new)
         (dags / Path(name).name).write_text(text)
     env = {
@@ -83,27 +76,58 @@ def airflow_services(
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",  # where workers find the execution API
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW_CONN_SODA_CLOUD_DEFAULT": soda_cloud_emulator.airflow_connection(),
+        "AIRFLOW_CONN_SODA_CLOUD_DEFAULT": emulator.airflow_connection(),
+        # A pacing schedule of this Airflow's own (a module-scoped Airflow starts before the
+        # per-test setting of tests/conftest.py applies).
+        "AIRFLOW__SODA_CLOUD__RATE_LIMIT_DIR": str(tmp / "pacing"),
         # Log servers on ports of their own too, so that another Airflow here does not collide.
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
     }
     if not AIRFLOW_V_3_0_PLUS:  # Airflow 2's web server, in place of the API server
         env["AIRFLOW__WEBSERVER__WEB_SERVER_PORT"] = str(port)
-    log = (tmp_path / "standalone.log").open("wb")
+    log = (tmp / "standalone.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "airflow", "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
-    (tmp_path / "env.json").write_text(json.dumps(env))
+    (tmp / "env.json").write_text(json.dumps(env))
     try:
         yield home / "airflow.db"
     finally:
-        # standalone with everything it started (Airflow 2 included); the test is over, so a task or
-        # trigger that is slow to stop gets 3 s, not the 20 s a deployment's shutdown would.
+        # standalone with everything it started (Airflow 2 included); the tests are over, so a task
+        # or trigger that is slow to stop gets 3 s, not the 20 s a deployment's shutdown would.
         stop_session(process, grace=3.0)
         assert session_members(process.pid) == [], "airflow standalone left processes running"
         log.close()
+
+
+@pytest.fixture
+def airflow_services(
+    request: pytest.FixtureRequest, tmp_path: Path, soda_cloud_emulator: SodaCloudEmulator
+) -> Iterator[Path]:
+    """A standalone Airflow for one test, running the DAG files its module names in ``STANDALONE_DAG_FILES``."""
+    with standalone_airflow(request.module.STANDALONE_DAG_FILES, soda_cloud_emulator, tmp_path) as db:
+        yield db
+
+
+@pytest.fixture(scope="module")
+def shared_emulator() -> Iterator[SodaCloudEmulator]:
+    with SodaCloudEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="module")
+def shared_airflow(
+    shared_emulator: SodaCloudEmulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """One standalone Airflow for both tests of this module (one start-up instead of two): the
+    event-driven example (Airflow 3; 2.x has no asset watchers) and the sensor example, which
+    touch different incidents and DAGs."""
+    examples = ([DAG_ID] if AIRFLOW_V_3_0_PLUS else []) + [SENSOR_DAG_ID]
+    files = [f"example_dags/{dag_id}.py" for dag_id in examples]
+    with standalone_airflow(files, shared_emulator, tmp_path_factory.mktemp("airflow")) as db:
+        yield db
 
 
 def _free_port() -> int:
@@ -141,8 +165,9 @@ def watcher_polls(emulator: SodaCloudEmulator) -> int:
 
 @pytest.mark.skipif(not AIRFLOW_V_3_0_PLUS, reason="event-driven scheduling (AssetWatcher) needs Airflow 3")
 def test_incident_changes_schedule_the_dag_once_each(
-    airflow_services: Path, soda_cloud_emulator: SodaCloudEmulator
+    shared_airflow: Path, shared_emulator: SodaCloudEmulator
 ) -> None:
+    airflow_services, soda_cloud_emulator = shared_airflow, shared_emulator
     log = airflow_services.parents[1] / "standalone.log"
     # The triggerer took its baseline: the critical incident already open on orders does not fire.
     wait_for("the triggerer to poll Soda Cloud", lambda: watcher_polls(soda_cloud_emulator) >= 1, 240, log)
@@ -182,6 +207,36 @@ def task_state(db: Path, dag_id: str, task_id: str) -> str | None:
     except sqlite3.OperationalError:
         return None
     return row[0] if row else None
+
+
+def test_a_deferred_sensor_resumes_in_the_triggerer(
+    shared_airflow: Path, shared_emulator: SodaCloudEmulator
+) -> None:
+    airflow_services, soda_cloud_emulator = shared_airflow, shared_emulator
+    log = airflow_services.parents[1] / "standalone.log"
+    env = json.loads((airflow_services.parents[1] / "env.json").read_text())
+    wait_for("the API server", lambda: api_server_up(env), 240, log)
+    wait_for("the DAG to be parsed", lambda: _trigger(env), 240, log)
+    wait_for(
+        "the sensor to defer",
+        lambda: task_state(airflow_services, SENSOR_DAG_ID, "wait_for_resolution") == "deferred",
+        120,
+        log,
+    )
+    polls = len(soda_cloud_emulator.requests_to("list_incidents"))
+    wait_for(
+        "the trigger to poll", lambda: len(soda_cloud_emulator.requests_to("list_incidents")) > polls, 60, log
+    )
+    soda_cloud_emulator._update("7d3f9a52-41c6-4b8e-9a0d-2c5e6f1b8a01", {"status": "resolved"})
+    done = wait_for(
+        "the run to finish",
+        lambda: [
+            r for r in runs(airflow_services, SENSOR_DAG_ID, "rebuild_orders_mart") if r[1] == "success"
+        ],
+        120,
+        log,
+    )
+    assert done[0][2] == "rebuilt after incident #1 was resolved"
 
 
 def api_server_up(env: dict[str, str]) -> bool:
