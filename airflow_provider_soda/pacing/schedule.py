@@ -9,7 +9,7 @@ runs the same conformance tests).
 The rule that keeps the server's window from overflowing: a request may be *sent* only while
 fewer than ``capacity`` requests are in flight or completed within the last ``period``. A
 completed request is dated when its response arrived, which is after the server counted it,
-so N+1 requests can never arrive at the server within one window (proof in docs/running-at-scale.md).
+so N+1 requests can never arrive at the server within one window (the argument is in docs/running-at-scale.md).
 
 Entries are ``[id, kind, t, expires, seq]``:
 
