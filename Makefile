@@ -2,14 +2,21 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# What every venv installs is locked (locks/, written by `make lock`): pip, setuptools and every
+# package at the version of the last green CI, so that an upstream release never breaks a fresh
+# clone. The lock is a constraints file: each extra installed later (docs, e2e, cluster) takes its
+# versions from it too. docs/development.md, "Locked dependencies".
+LOCK := locks/dev.txt
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
+# The build backend (setuptools) comes from the lock as well: no build isolation.
+PIP_LOCKED = python -m pip install --quiet --no-build-isolation -c
 
-.PHONY: demo docs test test-compat test-compat-one compat-venv e2e e2e-compat e2e-compat-one e2e-cluster chromium lint typecheck unit bench emulator clean
+.PHONY: demo docs test test-compat test-compat-one compat-venv e2e e2e-compat e2e-compat-one e2e-cluster chromium lint typecheck unit bench emulator clean lock lock-dev lock-compat-one
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) pip setuptools wheel
+	$(BIN)/$(PIP_LOCKED) $(LOCK) -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 ## demo: run the example DAG end to end against the embedded Soda Cloud emulator
@@ -66,12 +73,13 @@ COMPAT_RELEASE ?= $(lastword $(COMPAT_RELEASES))
 COMPAT_PYTHON := $(shell $(PYTHON_$(COMPAT_RELEASE)) -c '' 2>/dev/null && echo $(PYTHON_$(COMPAT_RELEASE)) || echo $(PYTHON))
 COMPAT := .venv-airflow-$(COMPAT_RELEASE)-$(notdir $(COMPAT_PYTHON))
 COMPAT_PACKAGES := apache-airflow==$(COMPAT_RELEASE) $(PINS_$(COMPAT_RELEASE)) $(WITH_$(COMPAT_RELEASE))
-COMPAT_STAMP := $(COMPAT)/.installed-$(shell echo '$(COMPAT_PACKAGES)' | cat pyproject.toml - | cksum | cut -d' ' -f1)
+COMPAT_LOCK := locks/airflow-$(COMPAT_RELEASE).txt
+COMPAT_STAMP := $(COMPAT)/.installed-$(shell echo '$(COMPAT_PACKAGES)' | cat pyproject.toml $(COMPAT_LOCK) - | cksum | cut -d' ' -f1)
 
-$(COMPAT_STAMP): pyproject.toml
+$(COMPAT_STAMP): pyproject.toml $(COMPAT_LOCK)
 	test -x $(COMPAT)/bin/python || $(COMPAT_PYTHON) -m venv $(COMPAT)
-	$(COMPAT)/bin/python -m pip install --quiet --upgrade pip
-	$(COMPAT)/bin/python -m pip install --quiet $(foreach package,$(COMPAT_PACKAGES),'$(package)') -e '.[dev]'
+	$(COMPAT)/bin/python -m pip install --quiet -c $(COMPAT_LOCK) pip setuptools wheel
+	$(COMPAT)/bin/$(PIP_LOCKED) $(COMPAT_LOCK) $(foreach package,$(COMPAT_PACKAGES),'$(package)') -e '.[dev]'
 	rm -f $(COMPAT)/.installed-* && touch $@
 
 test-compat:
@@ -93,7 +101,7 @@ test-compat-one: $(COMPAT_STAMP)
 ## e2e: airflow standalone + emulator, driven through the UI in Debian's Chromium (about a minute)
 CHROMIUM ?= /usr/bin/chromium
 e2e: $(STAMP) chromium
-	$(BIN)/python -m pip install --quiet -e '.[e2e]'
+	$(BIN)/$(PIP_LOCKED) $(LOCK) -e '.[e2e]'
 	CHROMIUM=$(CHROMIUM) $(BIN)/python e2e/run.py
 
 ## e2e-compat: the same on Airflow 2.11 (Flask-AppBuilder UI), the lowest 3.x (no Test button) and
@@ -103,12 +111,12 @@ e2e-compat: chromium
 	@set -e; for release in $(E2E_COMPAT_RELEASES); do $(MAKE) --no-print-directory e2e-compat-one COMPAT_RELEASE=$$release; done
 
 e2e-compat-one: $(COMPAT_STAMP)
-	$(COMPAT)/bin/python -m pip install --quiet -e '.[e2e]'
+	$(COMPAT)/bin/$(PIP_LOCKED) $(COMPAT_LOCK) -e '.[e2e]'
 	CHROMIUM=$(CHROMIUM) $(COMPAT)/bin/python e2e/run.py
 
 ## e2e-cluster: CeleryExecutor, PostgreSQL, Redis, two workers: a failure storm shares one rate limit
 e2e-cluster: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[cluster]'
+	$(BIN)/$(PIP_LOCKED) $(LOCK) -e '.[cluster]'
 	$(BIN)/python e2e/cluster.py
 
 chromium:
@@ -116,7 +124,7 @@ chromium:
 
 ## docs: the documentation site (Sphinx + MyST) into docs/_build/html; any warning fails the build
 docs: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	$(BIN)/$(PIP_LOCKED) $(LOCK) -e '.[docs]'
 	rm -rf docs/_build
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
 	@echo "docs: open docs/_build/html/index.html"
@@ -130,6 +138,26 @@ bench: $(STAMP)
 ## emulator: serve the offline Soda Cloud on http://127.0.0.1:8765 until Ctrl-C
 emulator: $(STAMP)
 	$(BIN)/python -m airflow_provider_soda.testing.emulator --port 8765
+
+## lock: resolve every environment afresh and rewrite locks/ (about 15 minutes); commit the result
+## as its own change, which CI then tests like any other. `make lock LOCK_ENVS=3.2.0` redoes one.
+# AIRFLOW_CONSTRAINTS: Airflow's constraints file, a path or URL with {release} and {python}, e.g.
+# https://raw.githubusercontent.com/apache/airflow/constraints-{release}/constraints-{python}.txt
+# (not reachable from this project's machines; the PINS_ above stand in for it there).
+LOCK_ENVS ?= dev $(COMPAT_RELEASES)
+AIRFLOW_CONSTRAINTS ?=
+lock:
+	@set -e; for env in $(LOCK_ENVS); do \
+	  if [ $$env = dev ]; then $(MAKE) --no-print-directory lock-dev; \
+	  else $(MAKE) --no-print-directory lock-compat-one COMPAT_RELEASE=$$env; fi; done
+
+lock-dev:
+	$(PYTHON) scripts/lock.py --python $(PYTHON) --out $(LOCK) --extras dev,redis,cluster,docs,e2e \
+	  --airflow-constraints '$(AIRFLOW_CONSTRAINTS)'
+
+lock-compat-one:
+	$(PYTHON) scripts/lock.py --python $(COMPAT_PYTHON) --out $(COMPAT_LOCK) --extras dev,e2e \
+	  --airflow-constraints '$(AIRFLOW_CONSTRAINTS)' -- $(foreach package,$(COMPAT_PACKAGES),'$(package)')
 
 clean:
 	rm -rf $(VENV) .venv-airflow-* .venv-compat .airflow docs/_build .pytest_cache .mypy_cache .ruff_cache *.egg-info

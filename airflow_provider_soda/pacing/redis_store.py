@@ -215,7 +215,10 @@ def _sentinel_master(url: str, timeouts: dict[str, float]) -> Any:
         raise ValueError(f"unknown option(s) {', '.join(unknown)} in a Sentinel URL")
     ssl = parts.scheme.startswith("rediss")
     sentinel_auth = {name.removeprefix("sentinel_"): unquote(value) for name, value in query.items() if value}
-    sentinel = Sentinel(nodes, sentinel_kwargs={**timeouts, **sentinel_auth, "ssl": ssl}, **timeouts)  # type: ignore[no-untyped-call]
+    # Typed as Any: redis 8 declares force_master_ip (str | None) before **connection_kwargs, and
+    # mypy matches a spread dict[str, float] against it too.
+    connection_kwargs: dict[str, Any] = dict(timeouts)
+    sentinel = Sentinel(nodes, sentinel_kwargs={**timeouts, **sentinel_auth, "ssl": ssl}, **connection_kwargs)
     return sentinel.master_for(  # type: ignore[no-untyped-call]
         path[0],
         db=int(path[1]) if len(path) == 2 else 0,
