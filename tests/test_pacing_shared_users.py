@@ -198,3 +198,36 @@ def test_an_unknown_group_is_named_in_the_error(open_parent: Path) -> None:
 
     with pytest.raises(StoreInsecure, match="rate_limit_dir_group names 'no-such-group-here'"):
         LocalStore(open_parent / "pacing", group="no-such-group-here").apply("k", LIMIT, "reserve", ["t", 5])
+
+
+def test_a_rate_limit_dir_made_by_root_first_is_an_error_for_the_worker(
+    other_user: tuple[str, int, int], open_parent: Path
+) -> None:
+    """docs/running-at-scale.md: a rate_limit_dir root created first is refused with an ERROR, not a WARNING."""
+    from airflow_provider_soda.pacing.stores import LocalStore
+
+    configured = open_parent / "airflow" / "pacing"  # root's CLI ran first and made both levels, 0700
+    LocalStore(configured).apply("k", LIMIT, "reserve", ["t", 5])
+    _, uid, gid = other_user
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker, as the other user
+        os.close(read)
+        os.setgroups([gid])
+        os.setgid(gid)
+        os.setuid(uid)
+        try:
+            LocalStore(configured).apply("k", LIMIT, "reserve", ["t", 5])
+            outcome = "used"
+        except Exception as err:
+            outcome = f"{type(err).__name__}: {err}"
+        os.write(write, outcome.encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as pipe:
+        outcome = pipe.read()
+    # StoreMisconfigured is what FallbackStore logs as an ERROR (a StoreUnavailable is a WARNING)
+    assert outcome.startswith(("StoreMisconfigured", "StoreInsecure")), outcome
+    assert str(configured) in outcome
+    assert "rate_limit_dir" in outcome

@@ -398,7 +398,7 @@ def _open_private_directory(directory: Path, private_from: Path) -> int:
             except FileExistsError:
                 pass  # made meanwhile by another process: checked below like any other level
             except OSError as err:
-                raise StoreUnavailable(f"cannot create directory {level}: {err.strerror}") from err
+                raise _directory_error(f"cannot create directory {level}", err) from err
         if made or level in own:
             _check_private_directory(level)
     try:
@@ -413,7 +413,7 @@ def _check_private_directory(path: Path) -> None:
     try:
         info = path.lstat()
     except OSError as err:
-        raise StoreUnavailable(f"cannot inspect {path}: {err.strerror}") from err
+        raise _directory_error(f"cannot inspect {path}", err) from err
     if stat.S_ISLNK(info.st_mode):
         raise StoreInsecure(f"{path} is a symbolic link, which another user may have planted; {fix}")
     if not stat.S_ISDIR(info.st_mode):
@@ -427,3 +427,18 @@ def _check_private_directory(path: Path) -> None:
             raise StoreInsecure(
                 f"{path} is open to other users and cannot be made private: {err.strerror}"
             ) from err
+
+
+def _directory_error(what: str, err: OSError) -> StoreUnavailable:
+    """Return the error for a directory the store cannot make or see: an ERROR when permission is missing.
+
+    A ``rate_limit_dir`` whose levels another user made first (root, running the CLI before the
+    worker did) stays unusable until someone changes it; only other causes (a full disk) may pass.
+    """
+    if err.errno in (errno.EACCES, errno.EPERM):
+        return StoreMisconfigured(
+            f"{what}: {err.strerror}. A directory above it belongs to another user (made by root first?): "
+            f"give it to this user (uid {os.getuid()}), or set [soda_cloud] rate_limit_dir to a directory "
+            "of this user"
+        )
+    return StoreUnavailable(f"{what}: {err.strerror}")
