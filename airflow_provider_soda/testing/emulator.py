@@ -233,12 +233,23 @@ class RecordedRequest:
     path: str
     query: dict[str, list[str]]
     endpoint: str | None
-    incident_id: str | None
+    #: The id in the path: an incident's (updates) or a scan's (status, logs, cancel).
+    resource_id: str | None
     auth: str | None
     body: Any
     status: int | None
     at: float
     user_agent: str | None = None
+
+    @property
+    def incident_id(self) -> str | None:
+        """The incident an update is about (None for any other request)."""
+        return self.resource_id if self.endpoint == UPDATE_INCIDENT.bucket else None
+
+    @property
+    def scan_id(self) -> str | None:
+        """The scan a status, logs or cancel request is about (None for any other request)."""
+        return self.resource_id if self.endpoint in _SCAN_BUCKETS else None
 
 
 class SodaCloudEmulator:
@@ -402,7 +413,13 @@ class SodaCloudEmulator:
         with self._lock:
             return {
                 "requests": [
-                    {"endpoint": r.endpoint, "incident_id": r.incident_id, "status": r.status, "at": r.at}
+                    {
+                        "endpoint": r.endpoint,
+                        "incident_id": r.incident_id,
+                        "scan_id": r.scan_id,
+                        "status": r.status,
+                        "at": r.at,
+                    }
                     for r in self.requests
                 ],
                 "incidents": {i: self._content(r) for i, r in self._incidents.items()},
@@ -641,6 +658,9 @@ def _scan_route(method: str, raw_path: str) -> tuple[str | None, str | None]:
     return None, None
 
 
+_SCAN_BUCKETS = frozenset({GET_SCAN.bucket, SCAN_LOGS.bucket, CANCEL_SCAN.bucket})
+
+
 def _route(method: str, raw_path: str) -> tuple[str | None, str | None]:
     """(endpoint bucket, incident or scan id) for an API path; bucket None for anything else."""
     if raw_path in _LISTINGS and method == "GET":
@@ -725,7 +745,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body = json.loads(raw_body) if raw_body else None
             except ValueError:
                 body = raw_body.decode(errors="replace")
-        endpoint, incident_id = _route(method, raw_path)
+        endpoint, resource_id = _route(method, raw_path)
         who = em._authenticate(self.headers) if endpoint else None
 
         def record(status: int | None) -> None:
@@ -737,7 +757,7 @@ class _Handler(BaseHTTPRequestHandler):
                         path=unquote(raw_path),
                         query=query,
                         endpoint=endpoint,
-                        incident_id=incident_id,
+                        resource_id=resource_id,
                         auth=who,
                         body=body,
                         status=status,
@@ -746,7 +766,7 @@ class _Handler(BaseHTTPRequestHandler):
                     )
                 )
 
-        fault = em._take_fault(endpoint, incident_id, query)
+        fault = em._take_fault(endpoint, resource_id, query)
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
@@ -785,8 +805,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
         headers: dict[str, str] = {}
         if endpoint == UPDATE_INCIDENT.bucket:
-            assert incident_id is not None
-            status, payload = em._update(incident_id, body)
+            assert resource_id is not None
+            status, payload = em._update(resource_id, body)
         elif endpoint == LIST_INCIDENTS.bucket:
             status, payload = em._list(query)
         elif endpoint == LIST_DATASETS.bucket:
@@ -796,11 +816,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif endpoint == TRIGGER_SCAN.bucket:
             status, payload, headers = em.scans.trigger(body if isinstance(body, dict) else {})
         elif endpoint == GET_SCAN.bucket:
-            status, payload, headers = em.scans.status(incident_id or "")
+            status, payload, headers = em.scans.status(resource_id or "")
         elif endpoint == CANCEL_SCAN.bucket:
-            status, payload, headers = em.scans.cancel(incident_id or "")
+            status, payload, headers = em.scans.cancel(resource_id or "")
         elif endpoint == SCAN_LOGS.bucket:
-            status, payload, headers = em.scans.logs(incident_id or "", query)
+            status, payload, headers = em.scans.logs(resource_id or "", query)
         else:
             status, payload = 200, {"organisationName": em.organisation_name}
         record(status)

@@ -1,14 +1,22 @@
 """The emulator's scans and checks: scan definitions that run on a pretend Soda Agent.
 
-A scan goes ``queuing`` -> ``executing`` -> a final state on the emulator's clock, as long as
-its definition says; what it finds is chosen by the test (:meth:`ScanBook.next_outcome`): each
-check of the definition then gets a result, and the checks listing returns that result with the
-incidents linked to the check. Kept apart from :mod:`.emulator`, which routes requests here.
+A scan goes ``queuing`` -> (``started``) -> ``executing`` -> a final state on the emulator's
+clock, as long as its definition says; a definition with a ``time_limit`` goes through
+``timeOutRequested`` to ``timedOut``, and a cancel through ``cancelationRequested``. What it
+finds is chosen by the test (:meth:`ScanBook.next_outcome`): each check of the definition then
+gets a result, and the checks listing returns that result with the incidents linked to the check.
+
+As strict as the contract allows: the fields it makes optional (the counts, ``agentId``,
+``submitted``, ``scanTime``) are left out of some runs' status, chosen by a seeded random
+generator (``SODA_EMULATOR_SEED``, reproducible), so that code relying on them fails in tests
+and not at Soda. Kept apart from :mod:`.emulator`, which routes requests here.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,6 +37,12 @@ _DEFAULT_RESULT = {
 }
 #: Seconds a cancellation asked of an executing scan takes to be confirmed by the "agent".
 CANCEL_DELAY = 0.3
+#: Seconds between the agent's time limit and the scan's ``timedOut`` (it is ``timeOutRequested`` meanwhile).
+TIME_OUT_DELAY = 0.3
+#: Status fields the contract makes optional, left out of some runs (see the module's docstring).
+OPTIONAL_STATUS_FIELDS = ("errors", "failures", "warnings", "agentId", "submitted", "scanTime")
+#: The default seed of the generator that chooses which optional fields a run leaves out.
+DEFAULT_SEED = 20261206
 
 
 @dataclass
@@ -43,6 +57,10 @@ class ScanDefinition:
     check_results: dict[str, str] = field(default_factory=dict)
     log_lines: int = 5
     on_agent: bool = True
+    #: Seconds a run stays ``started`` after it leaves the queue, before ``executing``.
+    started: float = 0.0
+    #: The agent's time limit: a run still executing then is ``timeOutRequested``, then ``timedOut``.
+    time_limit: float | None = None
 
 
 @dataclass
@@ -67,6 +85,7 @@ class _Run:
     cancel_at: float | None = None
     canceled_early: bool = False
     applied: bool = False
+    omitted: frozenset[str] = frozenset()
 
 
 def default_checks() -> list[EmulatedCheck]:
@@ -117,6 +136,9 @@ class ScanBook:
         self.runs: dict[str, _Run] = {}
         #: Seconds ahead that ``X-Soda-Next-Poll-Time`` points on a running scan (None: no header).
         self.next_poll_hint: float | None = 1.0
+        #: Leave optional status fields out of some runs (False: always send every field).
+        self.strict = True
+        self._random = random.Random(int(os.environ.get("SODA_EMULATOR_SEED", DEFAULT_SEED)))
 
     # -- test hooks -----------------------------------------------------------------------------
 
@@ -179,8 +201,20 @@ class ScanBook:
                 c: definition.check_results.get(c, _DEFAULT_RESULT.get(definition.outcome, ""))
                 for c in definition.checks
             }
+            omitted = (
+                frozenset(f for f in OPTIONAL_STATUS_FIELDS if self._random.random() < 0.5)
+                if self.strict
+                else frozenset()
+            )
             self.runs[scan_id] = _Run(
-                scan_id, definition, definition.outcome, results, time.monotonic(), datetime.now(UTC), stamp
+                scan_id,
+                definition,
+                definition.outcome,
+                results,
+                time.monotonic(),
+                datetime.now(UTC),
+                stamp,
+                omitted=omitted,
             )
         headers = {"X-Soda-Scan-Id": scan_id, "Location": f"{self._url()}/api/v1/scans/{scan_id}"}
         return 201, None, headers
@@ -205,7 +239,7 @@ class ScanBook:
             state = self._state(run)
             if state == "queuing":
                 run.cancel_at, run.canceled_early = time.monotonic(), True
-            elif state in ("executing", "started"):
+            elif state in ("executing", "started") and run.cancel_at is None:
                 run.cancel_at = time.monotonic() + CANCEL_DELAY
             else:
                 return (
@@ -263,9 +297,15 @@ class ScanBook:
         if run.cancel_at is not None:
             return "canceled" if now >= run.cancel_at else "cancelationRequested"
         elapsed = now - run.started
-        if elapsed < min(run.definition.queuing, run.definition.duration):
+        definition = run.definition
+        limit = definition.time_limit
+        if limit is not None and limit < definition.duration and elapsed >= limit:
+            return "timedOut" if elapsed >= limit + TIME_OUT_DELAY else "timeOutRequested"
+        if elapsed < min(definition.queuing, definition.duration):
             return "queuing"
-        if elapsed < run.definition.duration:
+        if elapsed < min(definition.queuing + definition.started, definition.duration):
+            return "started"
+        if elapsed < definition.duration:
             return "executing"
         return run.outcome
 
@@ -309,6 +349,8 @@ class ScanBook:
             body["ended"] = (run.created + timedelta(seconds=run.definition.duration)).isoformat()
         if run.data_timestamp:
             body["scanTime"] = run.data_timestamp
+        for name in run.omitted:
+            body.pop(name, None)
         return body
 
     def _log_lines(self, run: _Run) -> list[dict[str, Any]]:
