@@ -70,6 +70,12 @@ _UNKNOWN_DEFINITION = (
     "must run on a Soda Agent (a Soda Library scan cannot be started remotely). Connection {conn} "
     "points at {base_url}."
 )
+#: Soda documents no permission for the scan endpoints ("any Soda Cloud user in your organization").
+_ANY_USER = (
+    "Soda Cloud documents no permission for this: any user of the organisation may {action}. A 403 "
+    "means the API key's user is not a user of the organisation that owns the scan: check that "
+    "connection {{conn}} holds a key of that organisation (now {{base_url}})."
+)
 TRIGGER_SCAN = Endpoint(
     "trigger_scan",
     "POST",
@@ -78,11 +84,36 @@ TRIGGER_SCAN = Endpoint(
     subject="scan definition",
     idempotent=False,
     unsure="A scan may have started: look at the scan definition's runs in Soda Cloud before running it again.",
-    hints=((400, _UNKNOWN_DEFINITION), (404, _UNKNOWN_DEFINITION)),
+    hints=(
+        (400, _UNKNOWN_DEFINITION),
+        (403, _ANY_USER.format(action="start a scan")),
+        (404, _UNKNOWN_DEFINITION),
+    ),
 )
-GET_SCAN = Endpoint("get_scan", "GET", "/api/v1/scans/{scan_id}", RateLimit(60, 60), subject="scan")
-SCAN_LOGS = Endpoint("scan_logs", "GET", "/api/v1/scans/{scan_id}/logs", RateLimit(60, 60), subject="scan")
-CANCEL_SCAN = Endpoint("cancel_scan", "DELETE", "/api/v1/scans/{scan_id}", RateLimit(10, 60), subject="scan")
+GET_SCAN = Endpoint(
+    "get_scan",
+    "GET",
+    "/api/v1/scans/{scan_id}",
+    RateLimit(60, 60),
+    subject="scan",
+    hints=((403, _ANY_USER.format(action="read a scan's status")),),
+)
+SCAN_LOGS = Endpoint(
+    "scan_logs",
+    "GET",
+    "/api/v1/scans/{scan_id}/logs",
+    RateLimit(60, 60),
+    subject="scan",
+    hints=((403, _ANY_USER.format(action="read a scan's logs")),),
+)
+CANCEL_SCAN = Endpoint(
+    "cancel_scan",
+    "DELETE",
+    "/api/v1/scans/{scan_id}",
+    RateLimit(10, 60),
+    subject="scan",
+    hints=((403, _ANY_USER.format(action="cancel a scan")),),
+)
 
 ENDPOINTS: dict[str, Endpoint] = {
     e.bucket: e

@@ -21,6 +21,10 @@ so that a bad API key fails a task at once instead of burning its Airflow retrie
         ├── SodaCloudNotFoundError          no    404
         ├── SodaCloudRateLimitError         yes   429 beyond the retry budget (retry_after)
         └── SodaCloudServerError            yes   5xx beyond the retry budget
+
+An error of a request that is not idempotent and may have reached Soda Cloud (starting a scan,
+answered by a 5xx, a read timeout, or a 201 without a scan id) has ``retryable`` set to False on
+the instance, whatever its class: a task retry could start a second scan.
 """
 
 from __future__ import annotations

@@ -26,6 +26,15 @@ MAX_HINTED_WAIT = 600.0
 DEFAULT_LOG_LINES = 1000
 #: Default seconds a task waits for its scan before cancelling it.
 DEFAULT_TIMEOUT = 3 * 3600.0
+#: The shortest pause between two status polls, whatever Soda's hint says (a hint in the past, a
+#: clock off, a failed poll): a wait never spins. A ``poll_interval`` below it is kept as asked.
+MIN_POLL_DELAY = 1.0
+#: Seconds Airflow's own deferral timeout runs past a wait's ``end_time``: the trigger fires its
+#: own timeout event first, and Airflow's is only a safety net (the task then cancels its scan).
+DEFERRAL_MARGIN_SECONDS = 300.0
+#: Checks kept in XCom and in a trigger event (those that did not pass first); the counts always
+#: cover every check, and ``checks_total`` says how many there were.
+MAX_REPORTED_CHECKS = 100
 
 
 def normalise_fail_on(value: Any) -> tuple[str, ...]:
@@ -57,6 +66,7 @@ def scan_failure(scan: Scan, fail_on: Sequence[str]) -> SodaCloudScanFailedError
     scan fails when it counts any outcome ``fail_on`` names.
     """
     where = scan.cloud_url or "(no link returned)"
+    tally = scan.tally()
     name = f"Soda Cloud scan {scan.id}" + (f" of {scan.definition_name!r}" if scan.definition_name else "")
     if scan.state in INCOMPLETE_STATES:
         why = {
@@ -66,43 +76,64 @@ def scan_failure(scan: Scan, fail_on: Sequence[str]) -> SodaCloudScanFailedError
         }[scan.state_value]
         return SodaCloudScanFailedError(
             f"{name} ended {scan.state_value}: {why}. Its checks did not all run. {where}",
-            scan=scan.to_xcom(),
+            scan=scan.to_xcom(max_checks=MAX_REPORTED_CHECKS),
         )
-    found = [name_ for name_ in fail_on if getattr(scan, name_)]
+    found = [name_ for name_ in fail_on if tally[name_]]
     if not found:
         return None
     return SodaCloudScanFailedError(
         f"{name} ended {scan.state_value} with {scan.counts()}; fail_on={list(fail_on)} fails the task on "
         f"{', '.join(found)}. {where}",
-        scan=scan.to_xcom(),
+        scan=scan.to_xcom(max_checks=MAX_REPORTED_CHECKS),
     )
 
 
-def poll_delay(scan: Scan, poll_interval: float, *, now: datetime | None = None) -> float:
-    """Seconds until the next status poll: Soda's ``X-Soda-Next-Poll-Time`` when sent, else ``poll_interval``."""
-    if scan.next_poll_at is None:
-        return poll_interval
+def poll_delay(scan: Scan | None, poll_interval: float, *, now: datetime | None = None) -> float:
+    """Seconds until the next status poll: Soda's ``X-Soda-Next-Poll-Time`` when sent, else ``poll_interval``.
+
+    ``scan`` is None after a failed poll: the next one waits ``poll_interval``. Never less than
+    :data:`MIN_POLL_DELAY` (or ``poll_interval`` when that is shorter), so that a hint in the
+    past cannot make a loop spin.
+    """
+    floor = min(MIN_POLL_DELAY, poll_interval)
+    if scan is None or scan.next_poll_at is None:
+        return max(poll_interval, floor)
     ahead = (scan.next_poll_at - (now or datetime.now(UTC))).total_seconds()
-    return min(max(ahead, 0.0), MAX_HINTED_WAIT)
+    return min(max(ahead, floor), MAX_HINTED_WAIT)
 
 
-def copy_scan_log(log: logging.Logger | Any, lines: Iterable[ScanLog], *, limit: int, scan: Scan) -> int:
+def copy_scan_log(
+    log: logging.Logger | Any, lines: Iterable[ScanLog], *, limit: int, scan: Scan, total: int | None = None
+) -> int:
     """Write the last ``limit`` lines of a scan's log to ``log`` at their own levels; return how many were cut.
 
     Bounded so that a scan of a thousand checks cannot flood the task log; when lines are cut,
-    a note says how many and where to read them all.
+    a note says how many and where to read them all. ``lines`` may already start near the end
+    (``total`` is then the length of the whole log). When reading fails part way, the lines
+    read so far are written before the error goes on.
     """
     kept: deque[ScanLog] = deque(maxlen=max(limit, 0))
-    total = 0
-    for line in lines:
-        total += 1
-        kept.append(line)
-    cut = total - len(kept)
-    if cut:
-        log.info(
-            "The scan's log has %d lines; the first %d are left out here, read them in Soda Cloud: %s",
-            total, cut, scan.cloud_url or "(no link returned)",
-        )  # fmt: skip
-    for line in kept:
-        log.log(line.python_level, "[soda %s] %s", line.timestamp or "-", line.message)
+    read = 0
+    complete = False
+    try:
+        for line in lines:
+            read += 1
+            kept.append(line)
+        complete = True
+    finally:
+        whole = max(total or 0, read)
+        cut = whole - len(kept)
+        where = scan.cloud_url or "(no link returned)"
+        if not complete:
+            log.warning(
+                "Only %d lines of the scan's log could be read; the whole log is in Soda Cloud: %s",
+                len(kept), where,
+            )  # fmt: skip
+        elif cut:
+            log.info(
+                "The scan's log has %d lines; the first %d are left out here, read them in Soda Cloud: %s",
+                whole, cut, where,
+            )  # fmt: skip
+        for line in kept:
+            log.log(line.python_level, "[soda %s] %s", line.timestamp or "-", line.message)
     return cut

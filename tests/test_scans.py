@@ -101,7 +101,7 @@ def test_a_scan_still_running_at_the_timeout_is_cancelled(
     assert dag_run.state == "failed"
     (cancel,) = soda_cloud_emulator.requests_to("cancel_scan")
     assert cancel.status == 200
-    scan_id = cancel.incident_id
+    scan_id = cancel.scan_id
     assert (
         f"Cancelled Soda Cloud scan {scan_id} because it was still running after the task's timeout" in logs
     )
@@ -149,7 +149,8 @@ def test_verified_resolution_resolves_only_what_passes_again(
     assert f"Verified by Soda Cloud scan {scan_id} of orders_daily" in demo["resolutionNotes"]
     assert f"soda_test_scan_resolve_{mode}" in demo["resolutionNotes"]
     assert soda_cloud_emulator.incident("inc-orders-dup")["status"] == "investigating"  # its check fails
-    assert "Still fail: check 'No duplicate order ids' -> incident #6" in logs
+    assert "Incident #6 " in logs
+    assert "stays as it is: check 'No duplicate order ids' is fail in this scan" in logs
     updates = soda_cloud_emulator.requests_to("update_incident")
     assert [r.incident_id for r in updates] == [DEMO_INCIDENT_ID]  # inc-orders-late was resolved: no request
     outcomes = {o["incident_id"]: o for o in xcom_value(dag_run, "scan")["incidents"]}

@@ -128,7 +128,7 @@ def test_status_goes_from_queuing_to_a_final_state_with_poll_hints(
     scan = hook.get_scan(scan_id)
     assert scan.completed
     assert scan.next_poll_at is None
-    assert (scan.failures, scan.warnings, scan.errors) == (2, 0, 0)
+    assert scan.tally() == {"failures": 2, "warnings": 0, "errors": 0}
     assert scan.counts() == "2 failures, 0 warnings, 0 errors"
     assert {c.id: c.status_value for c in scan.checks} == {
         "chk-orders-row-count": "fail",
@@ -170,7 +170,7 @@ def test_cancel_of_a_queued_an_executing_and_an_ended_scan(
     assert hook.get_scan(executing).state == ScanState.CANCELATION_REQUESTED
     assert wait_final(hook, executing) == ScanState.CANCELED
     assert hook.cancel_scan(executing) is False  # Soda answers 400: not an error, said in the log
-    assert "had already ended (canceled); nothing to cancel" in capsys.readouterr().out
+    assert "is canceled; nothing to cancel" in capsys.readouterr().out
     with pytest.raises(SodaCloudNotFoundError, match="Check the scan id"):
         hook.cancel_scan("scan-unknown")
 

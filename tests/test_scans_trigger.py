@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import json
 import time
+from typing import Any
 
 import pytest
 from conftest import first_event
@@ -15,7 +16,7 @@ from airflow_provider_soda.triggers.scans import SodaCloudScanTrigger
 
 
 def trigger(
-    scan_id: str, *, interval: float = 0.1, within: float = 60.0, **kwargs: float
+    scan_id: str, *, interval: float = 0.1, within: float = 60.0, **kwargs: Any
 ) -> SodaCloudScanTrigger:
     return SodaCloudScanTrigger(
         scan_id=scan_id,
@@ -95,10 +96,94 @@ def test_the_timeout_fires_while_the_scan_runs(soda_cloud_emulator: SodaCloudEmu
     assert event["scan"]["state"] in ("queuing", "executing")
 
 
-def test_on_kill_cancels_the_scan(soda_cloud_emulator: SodaCloudEmulator) -> None:
+def test_on_kill_cancels_the_scan_the_task_started(soda_cloud_emulator: SodaCloudEmulator) -> None:
     scan_id = started(soda_cloud_emulator, duration=60)
-    asyncio.run(trigger(scan_id).on_kill())
+    asyncio.run(trigger(scan_id, cancel_on_kill=True).on_kill())
     assert soda_cloud_emulator.scans.scan(scan_id)["state"] == "canceled"  # it was still queuing
+
+
+def test_a_sensor_s_wait_never_cancels_a_scan_it_did_not_start(
+    soda_cloud_emulator: SodaCloudEmulator,
+) -> None:
+    scan_id = started(soda_cloud_emulator, duration=60)
+    asyncio.run(trigger(scan_id).on_kill())  # cancel_on_kill defaults to False: the sensor's wait
+    assert soda_cloud_emulator.requests_to("cancel_scan") == []
+    assert soda_cloud_emulator.scans.scan(scan_id)["state"] in ("queuing", "executing")
+
+
+def test_on_kill_after_the_scan_ended_sends_no_cancel(soda_cloud_emulator: SodaCloudEmulator) -> None:
+    scan_id = started(soda_cloud_emulator, duration=0.3)
+    waiting = trigger(scan_id, cancel_on_kill=True)
+    event = asyncio.run(first_event(waiting))
+    assert event["status"] == "final"
+    asyncio.run(waiting.on_kill())  # Airflow may call it as the task is cleared right after the end
+    assert soda_cloud_emulator.requests_to("cancel_scan") == []
+
+
+def test_a_connection_that_cannot_be_read_is_retried_after_a_pause_and_cancellable(
+    monkeypatch: pytest.MonkeyPatch, soda_cloud_emulator: SodaCloudEmulator
+) -> None:
+    """The connection lookup fails (AirflowNotFoundException under airflow dags test): no spin."""
+    from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
+
+    lookups = []
+    real = SodaCloudHook.aload_settings
+
+    async def failing(self: SodaCloudHook) -> Any:
+        lookups.append(time.monotonic())
+        return await real(self)
+
+    monkeypatch.setattr(SodaCloudHook, "aload_settings", failing)
+    monkeypatch.delenv("AIRFLOW_CONN_SODA_CLOUD_DEFAULT")  # the connection is nowhere to be found
+    scan_id = started(soda_cloud_emulator, duration=60)
+
+    async def run_for(seconds: float) -> None:
+        task = asyncio.ensure_future(first_event(trigger(scan_id, interval=0.5)))
+        await asyncio.sleep(seconds)
+        task.cancel()  # what the triggerer does on SIGTERM or when the task is cleared
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=2)
+
+    asyncio.run(run_for(1.6))
+    assert 2 <= len(lookups) <= 5, lookups  # one try per poll_interval (0.5 s), not thousands
+    assert all(b - a >= 0.45 for a, b in itertools.pairwise(lookups)), lookups
+
+
+def test_the_task_s_hook_params_reach_the_trigger_s_hook(soda_cloud_emulator: SodaCloudEmulator) -> None:
+    scan_id = started(soda_cloud_emulator, duration=60)
+    waiting = trigger(scan_id, hook_params={"max_transient_retries": 0})
+    soda_cloud_emulator.inject(Fault(status=503, times=1, endpoint="get_scan"))
+    hook = asyncio.run(waiting._hook())
+    assert hook.retry_limits.max_transient_retries == 0
+    _, kwargs = waiting.serialize()
+    assert kwargs["hook_params"] == {"max_transient_retries": 0}
+
+
+def test_a_trigger_event_stays_small_for_a_scan_of_thousands_of_checks(
+    soda_cloud_emulator: SodaCloudEmulator,
+) -> None:
+    from airflow_provider_soda.testing.emulator_scans import EmulatedCheck, ScanDefinition
+
+    ids = [f"chk-big-{n:05d}" for n in range(5000)]
+    for n, check_id in enumerate(ids):
+        soda_cloud_emulator.scans.add_check(
+            EmulatedCheck(check_id, f"Big check {n}", "ds-orders", "orders", "pass")
+        )
+    soda_cloud_emulator.scans.add_definition(ScanDefinition("big_scan", ids, duration=0.3, queuing=0.1))
+    soda_cloud_emulator.scans.next_outcome(
+        "big_scan",
+        "completedWithFailures",
+        check_results={**dict.fromkeys(ids, "pass"), ids[4321]: "fail"},
+        duration=0.3,
+    )
+    _, _, headers = soda_cloud_emulator.scans.trigger({"scanDefinition": ["big_scan"]})
+    event = asyncio.run(first_event(trigger(headers["X-Soda-Scan-Id"])))
+    assert event["status"] == "final"
+    assert len(json.dumps(event)) < 20_000
+    scan = event["scan"]
+    assert scan["checksTotal"] == 5000
+    assert scan["checks"][0] == {"id": ids[4321], "evaluationStatus": "fail"}  # what did not pass first
+    assert scan["failures"] == 1
 
 
 def test_serialises_what_it_needs_to_resume() -> None:

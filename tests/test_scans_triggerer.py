@@ -106,7 +106,7 @@ def test_deferred_scans_end_in_a_real_triggerer(
             log,
         )
         assert scan_states(emulator)[first] in ("cancelationRequested", "canceled")
-        cancels = [r for r in emulator.requests_to("cancel_scan") if r.incident_id == first]
+        cancels = [r for r in emulator.requests_to("cancel_scan") if r.scan_id == first]
         assert [r.status for r in cancels] == [200]
     else:
         # Before Airflow 3.3 a trigger is not told that a user cleared its task: the scan runs on,
@@ -114,7 +114,7 @@ def test_deferred_scans_end_in_a_real_triggerer(
         wait_for(
             "the cleared task to run again", lambda: len(scans_of(emulator, "orders_daily")) > 1, 120, log
         )
-        assert [r for r in emulator.requests_to("cancel_scan") if r.incident_id == first] == []
+        assert [r for r in emulator.requests_to("cancel_scan") if r.scan_id == first] == []
         assert scan_states(emulator)[first] == "executing"
 
     # 4. A user clears the task while it waits in the worker: Airflow stops it, on_kill cancels.
@@ -155,7 +155,7 @@ def test_deferred_scans_end_in_a_real_triggerer(
             log,
         )
         time.sleep(10)  # what on_kill would have sent by now on 3.1+
-        assert [r for r in emulator.requests_to("cancel_scan") if r.incident_id == in_worker] == []
+        assert [r for r in emulator.requests_to("cancel_scan") if r.scan_id == in_worker] == []
         assert scan_states(emulator)[in_worker] == "executing"
         return
     wait_for(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from airflow_provider_soda.endpoints import LIST_CHECKS, MAX_LIST_ITEMS
-from airflow_provider_soda.exceptions import SodaCloudValidationError
+from airflow_provider_soda.exceptions import SodaCloudResponseError, SodaCloudValidationError
 from airflow_provider_soda.hooks.transport import SodaCloudClient, _page_size, _parse
 from airflow_provider_soda.models import Check, CheckPage, normalise_id
 
@@ -26,7 +26,8 @@ class ChecksAPI(SodaCloudClient):
 
         :param dataset_id: only the checks of this dataset (paged, ``page_size`` per request).
         :param check_ids: only these checks, 1,000 ids per request (Soda answers such a request
-            in one page and takes no other parameter with it). Not combinable with ``dataset_id``.
+            in one page and takes no other parameter with it; an answer marked ``last: false``
+            raises :class:`SodaCloudResponseError` rather than drop checks). Not combinable with ``dataset_id``.
             An empty list lists nothing (it never widens to every check).
         :param page_size: checks per request of a listing by dataset or of every check, 10 to 1,000.
         :return: an iterator of checks, each once.
@@ -57,7 +58,16 @@ class ChecksAPI(SodaCloudClient):
             body = self._call(
                 LIST_CHECKS, LIST_CHECKS.path, params={"checkIds": ",".join(chunk)}, subject=subject
             )
-            for check in _parse(CheckPage, body, subject, self.base_url).content:
+            page = _parse(CheckPage, body, subject, self.base_url)
+            if page.last is False:
+                # checkIds takes no page parameter: a paged answer cannot be read to its end, and
+                # a check left out would look like a check with no incident.
+                raise SodaCloudResponseError(
+                    f"Soda Cloud at {self.base_url} answered the {subject} with one page of {len(page.content)} "
+                    "and more to come (last: false), but a listing by checkIds cannot be paged. Nothing was "
+                    "decided from the partial answer; report this to Soda support."
+                )
+            for check in page.content:
                 if check.id not in seen:
                     seen.add(check.id)
                     yield check

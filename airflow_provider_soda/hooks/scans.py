@@ -22,7 +22,7 @@ from airflow_provider_soda.exceptions import (
     SodaCloudValidationError,
 )
 from airflow_provider_soda.hooks.transport import SodaCloudClient, _page_size, _parse
-from airflow_provider_soda.models import Scan, ScanLog, ScanLogPage, normalise_id
+from airflow_provider_soda.models import ENDING_STATES, Scan, ScanLog, ScanLogPage, normalise_id
 
 if TYPE_CHECKING:
     from airflow_provider_soda.pacing import Ticket
@@ -38,7 +38,8 @@ class ScansAPI(SodaCloudClient):
         """Start a scan of a scan definition that runs on a Soda Agent; return the scan's id.
 
         The request is not repeated once it may have reached Soda Cloud (a second attempt could
-        start a second scan): a 5xx or a read timeout fails at once and says to look in Soda Cloud.
+        start a second scan): a 5xx or a read timeout fails at once, says to look in Soda Cloud,
+        and its error is not ``retryable``, so that a task's retries do not start another scan.
 
         :param scan_definition: the scan definition's name: the smaller text under its label on
             Soda Cloud's Scans page (``weekday_scan_schedule``), not the label.
@@ -58,11 +59,13 @@ class ScansAPI(SodaCloudClient):
         )
         scan_id = response.headers.get(SCAN_ID_HEADER) or _last_segment(response.headers.get("Location"))
         if not scan_id:
-            raise SodaCloudResponseError(
+            error = SodaCloudResponseError(
                 f"Soda Cloud at {self.base_url} accepted the {subject} (HTTP {response.status_code}) without "
                 f"saying which scan it started (no {SCAN_ID_HEADER} or Location header). "
                 f"{TRIGGER_SCAN.unsure}"
             )
+            error.retryable = False  # a scan did start: a task retry would start another
+            raise error
         self.log.info("Started Soda Cloud scan %s of scan definition %r.", scan_id, name)
         return scan_id
 
@@ -96,6 +99,43 @@ class ScansAPI(SodaCloudClient):
             SCAN_LOGS, {}, size, f"logs of scan {scan_id!r}", ScanLogPage, path=path, settled=True
         )
 
+    def scan_log_tail(self, scan_id: str, lines: int) -> tuple[int | None, Iterator[ScanLog]]:
+        """Return ``(lines in the whole log, an iterator over its last lines)`` for a scan.
+
+        The first page (1,000 lines) is read now; its ``totalElements`` tells which pages hold the
+        tail, and only those are read, lazily. Without ``totalElements`` every page is read and
+        the caller keeps the last lines. The total is None then.
+        """
+        scan_id = normalise_id(scan_id, "scan_id")
+        if isinstance(lines, bool) or not isinstance(lines, int) or lines < 0:
+            raise SodaCloudValidationError(f"lines must be a whole number >= 0, got {lines!r}.")
+        size = MAX_LIST_ITEMS
+        path = _scan_path(SCAN_LOGS.path, scan_id)
+        subject = f"logs of scan {scan_id!r}"
+
+        def page(number: int) -> ScanLogPage:
+            params = {"page": str(number), "size": str(size)}
+            body = self._call(SCAN_LOGS, path, params=params, subject=subject)
+            return _parse(ScanLogPage, body, subject, self.base_url)
+
+        first = page(0)
+        total = first.total_elements
+
+        def tail() -> Iterator[ScanLog]:
+            start = 0 if total is None else max(total - lines, 0)
+            number, current = 0, first
+            if start >= size:  # the tail begins on a later page: skip the ones before it
+                number = start // size
+                current = page(number)
+            while True:
+                yield from current.content[max(start - number * size, 0) :]
+                if current.last is not False or not current.content:
+                    return
+                number += 1
+                current = page(number)
+
+        return total, tail()
+
     def cancel_scan(self, scan_id: str) -> bool:
         """Ask Soda Cloud to cancel a scan; a scan that already ended is not an error.
 
@@ -111,11 +151,13 @@ class ScansAPI(SodaCloudClient):
                 expect_json=False,
             )
         except SodaCloudBadRequestError:
+            # Soda refuses to cancel a scan that ended or is already ending (a cancel sent again
+            # after its answer was lost, or the Agent's own time limit): nothing left to do then.
             scan = self.get_scan(scan_id)
-            if not scan.is_final:
+            if not (scan.is_final or scan.state in ENDING_STATES):
                 raise
             self.log.info(
-                "Soda Cloud scan %s had already ended (%s); nothing to cancel: %s",
+                "Soda Cloud scan %s is %s; nothing to cancel: %s",
                 scan_id, scan.state_value, scan.cloud_url or "(no link)",
             )  # fmt: skip
             return False

@@ -341,7 +341,12 @@ class SodaCloudClient(BaseHook):
                 self._api_error(endpoint, response, subject),
                 trace=_trace(response),
             )
-        raise self._api_error(endpoint, response, subject)
+        error = self._api_error(endpoint, response, subject)
+        if status >= 500 and not endpoint.idempotent:
+            # A server error on a request that is not idempotent (starting a scan): Soda may have
+            # applied it before failing, so neither this call nor the task's retries repeat it.
+            error.retryable = False
+        raise error
 
     def _send(self, request: _Request, *, ticket: Ticket | None) -> tuple[requests.Response, float | None]:
         """Send within a rate-limit slot; return the response and, for a 429, the schedule's pause."""
@@ -395,6 +400,7 @@ class SodaCloudClient(BaseHook):
                 + ("" if endpoint.idempotent or unsent else f" {endpoint.unsure}")
             )
             if not (endpoint.idempotent or unsent):
+                error.retryable = False  # it may have been applied: a task retry could apply it twice
                 raise error from err
             raise Retryable("transient", f"{type(err).__name__}", _caused_by(error, err)) from err
         return response, pause

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     )
     from airflow_provider_soda.models.scans import (
         COMPLETED_STATES,
+        ENDING_STATES,
         FINAL_STATES,
         INCOMPLETE_STATES,
         RUNNING_STATES,
@@ -61,6 +62,7 @@ _WHERE: dict[str, str] = {
     "normalise_enum_value": "incidents",
     "normalise_incident_id": "incidents",
     "COMPLETED_STATES": "scans",
+    "ENDING_STATES": "scans",
     "FINAL_STATES": "scans",
     "INCOMPLETE_STATES": "scans",
     "RUNNING_STATES": "scans",
@@ -87,6 +89,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "COMPLETED_STATES",
+    "ENDING_STATES",
     "FINAL_STATES",
     "INCOMPLETE_STATES",
     "MAX_ID_LENGTH",

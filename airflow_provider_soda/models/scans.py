@@ -39,6 +39,8 @@ RUNNING_STATES = frozenset(
         ScanState.TIME_OUT_REQUESTED,
     }
 )
+#: Running states of a scan that is already being stopped: a cancel has nothing left to do.
+ENDING_STATES = frozenset({ScanState.CANCELATION_REQUESTED, ScanState.TIME_OUT_REQUESTED})
 #: Final states in which the scan did not complete: a task waiting on it always fails.
 INCOMPLETE_STATES = frozenset({ScanState.CANCELED, ScanState.TIMED_OUT, ScanState.FAILED})
 #: Final states of a scan that completed; the counts tell how its checks ended.
@@ -110,10 +112,13 @@ class Scan(BaseModel):
     scan_time: str | None = Field(default=None, alias="scanTime")
     agent_id: str | None = Field(default=None, alias="agentId")
     scan_definition: ScanDefinitionRef | None = Field(default=None, alias="scanDefinition")
-    errors: int = 0
-    failures: int = 0
-    warnings: int = 0
+    # Optional in the contract: never decide an outcome from them alone (see tally()).
+    errors: int | None = None
+    failures: int | None = None
+    warnings: int | None = None
     checks: list[ScanCheck] = Field(default_factory=list)
+    #: How many checks the scan had when ``checks`` was cut to keep a trigger event small (None: all there).
+    checks_total: int | None = Field(default=None, alias="checksTotal")
     next_poll_at: datetime | None = Field(default=None, exclude=True)
 
     @property
@@ -140,29 +145,76 @@ class Scan(BaseModel):
     def definition_name(self) -> str | None:
         return self.scan_definition.name if self.scan_definition else None
 
+    def tally(self) -> dict[str, int]:
+        """How the scan's checks ended: ``{"failures": n, "warnings": n, "errors": n}``.
+
+        Soda's counts are optional, so each count is the largest of what Soda sent, what the
+        scan's ``checks[].evaluationStatus`` say, and what the state implies (a
+        ``completedWithFailures`` scan has at least one failure): an absent count never turns a
+        failing scan into a passing one.
+        """
+        statuses = [c.status_value for c in self.checks]
+        state = self.state_value
+        implied = {
+            "failures": int(state == ScanState.COMPLETED_WITH_FAILURES.value),
+            "warnings": int(state == ScanState.COMPLETED_WITH_WARNINGS.value),
+            "errors": int(state == ScanState.COMPLETED_WITH_ERRORS.value),
+        }
+        counted = {
+            "failures": statuses.count(EvaluationStatus.FAIL.value),
+            "warnings": statuses.count(EvaluationStatus.WARN.value),
+            # notEvaluated is not counted as an error: Soda also reports skipped checks so
+            "errors": 0,
+        }
+        sent = {"failures": self.failures, "warnings": self.warnings, "errors": self.errors}
+        return {name: max(sent[name] or 0, counted[name], implied[name]) for name in sent}
+
     def counts(self) -> str:
         """``"2 failures, 1 warning, 0 errors"``: how the scan's checks ended, for logs and errors."""
 
         def plural(n: int, word: str) -> str:
             return f"{n} {word}{'' if n == 1 else 's'}"
 
+        tally = self.tally()
         return ", ".join(
-            (plural(self.failures, "failure"), plural(self.warnings, "warning"), plural(self.errors, "error"))
+            (
+                plural(tally["failures"], "failure"),
+                plural(tally["warnings"], "warning"),
+                plural(tally["errors"], "error"),
+            )
         )
 
-    def to_xcom(self) -> dict[str, Any]:
-        """Return the scan's outcome as pushed to XCom: id, state, counts, link and checks (snake_case)."""
+    def bounded(self, limit: int) -> Scan:
+        """Return this scan with at most ``limit`` checks (those that did not pass first), its tally kept.
+
+        For trigger events and XCom, which must stay small whatever the scan's size; ``checks_total``
+        says how many there were, so that a reader knows to read the scan again for the rest.
+        """
+        if len(self.checks) <= limit:
+            return self
+        tally = self.tally()
+        ordered = sorted(self.checks, key=lambda c: c.status_value == EvaluationStatus.PASS.value)
+        return self.model_copy(update={**tally, "checks": ordered[:limit], "checks_total": len(self.checks)})
+
+    def to_xcom(self, *, max_checks: int | None = None) -> dict[str, Any]:
+        """Return the scan's outcome as pushed to XCom: id, state, counts, link and checks (snake_case).
+
+        :param max_checks: keep at most this many checks, those that did not pass first;
+            ``checks_total`` always says how many the scan had.
+        """
+        checks = self.checks
+        if max_checks is not None and len(checks) > max_checks:
+            checks = sorted(checks, key=lambda c: c.status_value == EvaluationStatus.PASS.value)[:max_checks]
         return {
             "scan_id": self.id,
             "state": self.state_value,
             "scan_definition": self.definition_name,
-            "failures": self.failures,
-            "warnings": self.warnings,
-            "errors": self.errors,
+            **self.tally(),
             "cloud_url": self.cloud_url,
             "started": self.started,
             "ended": self.ended,
-            "checks": [{"id": c.id, "evaluation_status": c.status_value} for c in self.checks],
+            "checks_total": self.checks_total if self.checks_total is not None else len(self.checks),
+            "checks": [{"id": c.id, "evaluation_status": c.status_value} for c in checks],
         }
 
 
@@ -220,3 +272,4 @@ class ScanLogPage(BaseModel):
 
     content: list[ScanLog] = Field(default_factory=list)
     last: bool | None = None
+    total_elements: int | None = Field(default=None, alias="totalElements")

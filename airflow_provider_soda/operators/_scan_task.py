@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.providers.common.compat.sdk import AirflowFailException, conf
 
 from airflow_provider_soda import metrics
-from airflow_provider_soda.exceptions import SodaCloudError, SodaCloudScanTimeoutError
+from airflow_provider_soda.exceptions import SodaCloudError, SodaCloudPollError, SodaCloudScanTimeoutError
 from airflow_provider_soda.links.scans import SCAN_URL_XCOM_KEY, SodaCloudScanLink
 from airflow_provider_soda.models import IncidentStatus, IncidentUpdate, Scan
 from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast
@@ -23,6 +23,7 @@ from airflow_provider_soda.operators._bulk import (
 from airflow_provider_soda.scanning import (
     DEFAULT_FAIL_ON,
     DEFAULT_LOG_LINES,
+    MAX_REPORTED_CHECKS,
     copy_scan_log,
     normalise_fail_on,
     scan_failure,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_soda.models import Check, LinkedIncident
 
-#: XCom key of the scan's outcome, pushed also when the task fails.
+#: XCom key of the scan's outcome, pushed as soon as the scan's end is known, also when the task fails.
 SCAN_XCOM_KEY = "soda_cloud_scan"
 #: How many incidents verified resolution may resolve in one task unless told otherwise.
 DEFAULT_MAX_INCIDENTS = 100
@@ -46,15 +47,18 @@ class SodaCloudScanTaskBase(SodaCloudBaseOperator):
         ``"failures"``, ``"errors"`` (default failures and errors); empty: only a scan that did
         not complete (``failed``, ``timedOut``, ``canceled``) fails, as it always does.
     :param log_lines: how many of the scan's last log lines go to the task log (0: none).
-    :param resolve_incidents: after a completed scan, resolve the incidents linked to its checks
-        that now pass (verified resolution).
-    :param dry_run: with ``resolve_incidents``, report what would be resolved; send nothing.
+    :param resolve_incidents: after a completed scan, resolve the incidents whose every linked
+        check passes (verified resolution).
+    :param dry_run: with ``resolve_incidents``, report what would be resolved; send nothing
+        (kept as ``dry_run_only``: ``BaseOperator.dry_run()`` is Airflow's own method).
     :param max_incidents: with ``resolve_incidents``, the most incidents one task may resolve.
     :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
     """
 
     operator_extra_links = (SodaCloudScanLink(),)
     ui_color = "#fef7e0"
+    #: Whether a retry of this task runs the scan again (the operator) or only reads it (the sensor).
+    _retry_starts_scan = True
 
     def __init__(
         self,
@@ -70,6 +74,8 @@ class SodaCloudScanTaskBase(SodaCloudBaseOperator):
         super().__init__(**kwargs)
         self.fail_on = normalise_fail_on(fail_on)
         check_max_incidents(max_incidents)
+        if isinstance(log_lines, bool) or not isinstance(log_lines, int) or log_lines < 0:
+            raise ValueError(f"log_lines must be a whole number of lines >= 0 (0: none), got {log_lines!r}.")
         self.log_lines = log_lines
         self.resolve_incidents = resolve_incidents
         self.dry_run_only = dry_run
@@ -83,24 +89,37 @@ class SodaCloudScanTaskBase(SodaCloudBaseOperator):
         if scan.cloud_url:
             context["ti"].xcom_push(key=SCAN_URL_XCOM_KEY, value=scan.cloud_url)
 
-    def _scan_from_event(self, context: Context, event: dict[str, Any] | None, scan_id: str) -> Scan:
-        """Return the final scan a trigger event carries, or raise the error that ended the wait."""
+    def _scan_from_event(self, event: dict[str, Any] | None, scan_id: str) -> Scan:
+        """Return the final scan a trigger event carries, or raise the error that ended the wait.
+
+        An event keeps at most ``MAX_REPORTED_CHECKS`` checks; when verified resolution needs
+        them all, the scan is read again.
+        """
         event = event or {}
         status = event.get("status")
         if status == "final":
-            return Scan.model_validate(event["scan"])
+            scan = Scan.model_validate(event["scan"])
+            if scan.checks_total is not None and self.resolve_incidents:
+                with fail_fast():
+                    scan = self.hook.get_scan(scan.id)
+            return scan
         if status == "timeout":
-            self._on_timeout(context, scan_id)
+            self._on_timeout(scan_id)
         message = event.get("message") or f"The wait for Soda Cloud scan {scan_id} ended: {event}."
         if event.get("retryable"):
-            raise SodaCloudError(message)
+            raise SodaCloudPollError(message)
         raise AirflowFailException(message)
 
-    def _on_timeout(self, context: Context, scan_id: str) -> None:
+    def _on_timeout(self, scan_id: str) -> NoReturn:
         raise SodaCloudScanTimeoutError(f"Soda Cloud scan {scan_id} did not end in time.")
 
     def _finish(self, context: Context, scan: Scan) -> dict[str, Any]:
-        """Copy the scan's log, resolve what it verified, and fail the task on what ``fail_on`` names."""
+        """Copy the scan's log, resolve what it verified, and fail the task on what ``fail_on`` names.
+
+        The outcome goes to XCom (``soda_cloud_scan``) before anything that may fail. A failure
+        after the scan ended (resolution, ``max_incidents``) fails the operator without retries:
+        a retry would run the scan again.
+        """
         self._note_scan(context, scan)
         self.log.info(
             "Soda Cloud scan %s ended %s: %s. %s",
@@ -113,30 +132,59 @@ class SodaCloudScanTaskBase(SodaCloudBaseOperator):
         if scan.duration is not None:
             metrics.timing("scan.duration", scan.duration)
         if self.log_lines > 0:
-            try:
-                copy_scan_log(self.log, self.hook.scan_logs(scan.id), limit=self.log_lines, scan=scan)
-            except SodaCloudError as err:  # the outcome is known; a missing log must not change it
-                self.log.warning(
-                    "Could not read the scan's log (%s); it is in Soda Cloud: %s", err, scan.cloud_url
-                )
-        result = scan.to_xcom()
+            self._copy_log(scan)
+        result = scan.to_xcom(max_checks=MAX_REPORTED_CHECKS)
+        ti = context["ti"]
+        ti.xcom_push(key=SCAN_XCOM_KEY, value=result)
         if self.resolve_incidents:
-            result["incidents"] = self._resolve(context, scan)
-        context["ti"].xcom_push(key=SCAN_XCOM_KEY, value=result)
+            try:
+                result["incidents"] = self._resolve(context, scan)
+            except BaseException as err:
+                if not self._retry_starts_scan or not isinstance(err, SodaCloudError):
+                    raise
+                raise AirflowFailException(
+                    f"Soda Cloud scan {scan.id} ended {scan.state_value} ({scan.counts()}), but resolving "
+                    f"its incidents failed: {err} This task is not retried: a retry would run the scan "
+                    "again. Resolve the remaining incidents in Soda Cloud, or with "
+                    "UpdateIncidentsOperator(incident_ids=...)."
+                ) from err
+            ti.xcom_push(key=SCAN_XCOM_KEY, value=result)
         error = scan_failure(scan, self.fail_on)
-        if error is not None:
-            raise error
-        return result
+        if error is None:
+            return result
+        if not self._retry_starts_scan:
+            raise AirflowFailException(
+                f"{error} Not retried: the scan has ended and its outcome cannot change."
+            ) from error
+        if scan.state_value == "canceled":
+            # Someone (or something) stopped the scan on purpose: running it again is their call.
+            raise AirflowFailException(
+                f"{error} Not retried: a cancelled scan is not started again."
+            ) from error
+        raise error
+
+    def _copy_log(self, scan: Scan) -> None:
+        """Copy the scan's last ``log_lines`` lines, read from the pages that hold them only."""
+        try:
+            total, lines = self.hook.scan_log_tail(scan.id, self.log_lines)
+            copy_scan_log(self.log, lines, limit=self.log_lines, scan=scan, total=total)
+        except SodaCloudError as err:  # the outcome is known; a missing log must not change it
+            self.log.warning(
+                "Could not read the scan's log (%s); it is in Soda Cloud: %s", err, scan.cloud_url
+            )
 
     # -- verified resolution -----------------------------------------------------------------------
 
     def _resolve(self, context: Context, scan: Scan) -> list[dict[str, Any]]:
-        """Resolve the incidents linked to checks this scan found passing; list those of failing checks.
+        """Resolve the incidents whose every linked check passes; leave the others, saying why.
 
-        An incident is resolved only when every check of the scan it is linked to passed in this
-        scan and still passes in Soda Cloud (a later scan may have failed it again). Incidents
-        already resolved are skipped without a request; ``max_incidents`` and ``dry_run`` work as
-        in :class:`~airflow_provider_soda.operators.incidents.UpdateIncidentsOperator`.
+        An incident is a candidate when a check of this scan that passed links to it. It is
+        resolved only when every check Soda Cloud links to it, on the datasets of those checks,
+        passes: each check of this scan passed in it and has not failed since, and each other
+        check's latest result is ``pass``. A check without a result, or an incident with a check
+        on a dataset that cannot be read, leaves the incident open. Incidents already resolved
+        are skipped without a request; ``max_incidents`` and ``dry_run`` work as in
+        :class:`~airflow_provider_soda.operators.incidents.UpdateIncidentsOperator`.
         """
         from airflow_provider_soda.selection import IncidentSelection
 
@@ -145,13 +193,24 @@ class SodaCloudScanTaskBase(SodaCloudBaseOperator):
             return []
         results = {c.id: c.status_value for c in scan.checks}
         with fail_fast():
-            checks = list(self.hook.list_checks(check_ids=list(results)))
-        verified, still = _verified_incidents(checks, results)
-        for check, incident in still:
+            scanned = list(self.hook.list_checks(check_ids=list(results)))
+            datasets = sorted(
+                {
+                    d.id
+                    for c in scanned
+                    if results.get(c.id) == "pass" and c.incidents
+                    for d in c.datasets
+                    if d.id
+                }
+            )
+            linked = {c.id: c for ds in datasets for c in self.hook.list_checks(dataset_id=ds)}
+        linked.update({c.id: c for c in scanned})
+        verified, blocked = _verified_incidents(list(linked.values()), results)
+        for check, incident, why in blocked:
             self.log.warning(
-                "Still %s: check %r -> incident #%s %r (%s), left as it is. %s",
-                results.get(check.id) or check.status_value, check.name or check.id, incident.number,
-                incident.name or incident.id, incident.status_value, incident.cloud_url or "",
+                "Incident #%s %r (%s) stays as it is: check %r %s. %s",
+                incident.number, incident.name or incident.id, incident.status_value,
+                check.name or check.id, why, incident.cloud_url or "",
             )  # fmt: skip
         resolved = IncidentStatus.RESOLVED.value
         outcomes = [
@@ -159,10 +218,10 @@ class SodaCloudScanTaskBase(SodaCloudBaseOperator):
         ]
         to_resolve = [incident_id for incident_id, i in verified.items() if i.status_value != resolved]
         if not to_resolve:
-            self.log.info("No open incident is linked to the checks this scan verified.")
+            self.log.info("No open incident has all its checks passing after this scan.")
             return outcomes
         update = IncidentUpdate.build(
-            status="resolved", resolution_notes=self._resolution_notes(context, scan)
+            status="resolved", resolution_notes=self._resolution_notes(context, scan, datasets)
         )
         with fail_fast():
             plan, unchanged, current = plan_selection(
@@ -183,31 +242,58 @@ class SodaCloudScanTaskBase(SodaCloudBaseOperator):
         settle(self.log, done, context["ti"])
         return done
 
-    def _resolution_notes(self, context: Context, scan: Scan) -> str:
+    def _resolution_notes(self, context: Context, scan: Scan, datasets: Sequence[str]) -> str:
         ti = context["ti"]
         run_id = getattr(ti, "run_id", None) or context.get("run_id")
         return (
             f"Verified by Soda Cloud scan {scan.id}"
             + (f" of {scan.definition_name}" if scan.definition_name else "")
-            + f": every check linked to this incident passes again ({scan.cloud_url or 'no link'}). "
+            + f" ({scan.cloud_url or 'no link'}): the checks of this scan linked to this incident passed, "
+            f"and every check linked to it on dataset(s) {', '.join(datasets)} passes in Soda Cloud. "
             f"Resolved by Airflow DAG {ti.dag_id!r}, run {run_id!r}, task {ti.task_id!r}."
         )
 
 
 def _verified_incidents(
     checks: Sequence[Check], results: dict[str, str | None]
-) -> tuple[dict[str, Any], list[Any]]:
-    """(incidents whose every linked check passed, by id; (check, incident) pairs still not passing)."""
-    passing: dict[str, LinkedIncident] = {}
-    blocked: set[str] = set()
-    still: list[tuple[Check, LinkedIncident]] = []
+) -> tuple[dict[str, LinkedIncident], list[tuple[Check, LinkedIncident, str]]]:
+    """(incidents whose every linked check passes, by id; (check, incident, why) for those that stay).
+
+    ``checks`` are every check read (the scan's and the others of their datasets); ``results``
+    are the scan's own results. Candidates are the incidents of checks that passed in the scan;
+    the incidents of the scan's checks that did not pass are reported as staying too.
+    """
+    candidates: dict[str, LinkedIncident] = {}
     for check in checks:
-        ok = results.get(check.id) == "pass" and check.status_value in (None, "pass")
+        if results.get(check.id) == "pass":
+            for incident in check.incidents:
+                candidates.setdefault(incident.id, incident)
+    blocked: list[tuple[Check, LinkedIncident, str]] = []
+    stays: set[str] = set()
+    for check in checks:
+        why = _not_passing(check, results)
+        if why is None and results.get(check.id) == "pass" and not any(d.id for d in check.datasets):
+            why = "passed in this scan, but Soda names no dataset for it: its incident's other checks could not be read"
+        if why is None:
+            continue
         for incident in check.incidents:
-            if ok:
-                passing.setdefault(incident.id, incident)
-            else:
-                blocked.add(incident.id)
+            if (incident.id in candidates or check.id in results) and incident.id not in stays:
+                stays.add(incident.id)
                 if incident.status_value != IncidentStatus.RESOLVED.value:
-                    still.append((check, incident))
-    return {i: incident for i, incident in passing.items() if i not in blocked}, still
+                    blocked.append((check, incident, why))
+    return {i: incident for i, incident in candidates.items() if i not in stays}, blocked
+
+
+def _not_passing(check: Check, results: dict[str, str | None]) -> str | None:
+    """Why ``check`` keeps its incidents open, or None when it passes (in this scan and since)."""
+    latest = check.status_value
+    if check.id in results:
+        ran = results[check.id]
+        if ran != "pass":
+            return f"is {ran or 'without a result'} in this scan"
+        if latest not in (None, "pass"):
+            return f"passed in this scan but its latest result in Soda Cloud is {latest}"
+        return None
+    if latest != "pass":
+        return f"(not part of this scan) has the latest result {latest or 'none'} in Soda Cloud"
+    return None

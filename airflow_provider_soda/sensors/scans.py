@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensorOperator, PokeReturnValue
 
@@ -18,9 +18,6 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_soda.models.scans import Scan
-
-#: Seconds the triggerer's own deferral timeout runs past the sensor's ``timeout`` (a safety net).
-DEFERRAL_MARGIN_SECONDS = 300.0
 
 
 class SodaCloudScanSensor(SodaCloudScanTaskBase, BaseSensorOperator):
@@ -38,6 +35,7 @@ class SodaCloudScanSensor(SodaCloudScanTaskBase, BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("scan_id", *SodaCloudScanTaskBase.template_fields)
+    _retry_starts_scan = False
 
     def __init__(self, *, scan_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -62,7 +60,7 @@ class SodaCloudScanSensor(SodaCloudScanTaskBase, BaseSensorOperator):
         scan, first = self._poke(context)  # no deferral when the scan has already ended
         if first.is_done:
             return first.xcom_value
-        from airflow_provider_soda.scanning import poll_delay
+        from airflow_provider_soda.scanning import DEFERRAL_MARGIN_SECONDS, poll_delay
         from airflow_provider_soda.triggers.scans import SodaCloudScanTrigger
 
         metrics.incr("deferrals.scan")
@@ -74,6 +72,8 @@ class SodaCloudScanSensor(SodaCloudScanTaskBase, BaseSensorOperator):
                 end_time=time.time() + self.timeout,
                 # Soda's X-Soda-Next-Poll-Time on the first poke, as the scan operator honours it
                 first_poll_after=poll_delay(scan, float(self.poke_interval)),
+                cancel_on_kill=False,  # a scan this task did not start
+                hook_params=self.hook_params,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout + DEFERRAL_MARGIN_SECONDS),
@@ -81,9 +81,9 @@ class SodaCloudScanSensor(SodaCloudScanTaskBase, BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger: the scan ended, the sensor's timeout passed, or the wait failed."""
-        scan = self._scan_from_event(context, event, str((event or {}).get("scan_id", self.scan_id)))
+        scan = self._scan_from_event(event, str((event or {}).get("scan_id") or self.scan_id))
         return self._finish(context, scan)
 
-    def _on_timeout(self, context: Any, scan_id: str) -> None:
+    def _on_timeout(self, scan_id: str) -> NoReturn:
         # soft_fail turns it into a skip, as for every sensor
         raise AirflowSensorTimeout(f"Soda Cloud scan {scan_id} did not end within the sensor's timeout.")

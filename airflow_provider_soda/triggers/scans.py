@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_soda.exceptions import SodaCloudAuthenticationError, SodaCloudError
-from airflow_provider_soda.scanning import DEFAULT_POLL_INTERVAL, poll_delay
+from airflow_provider_soda.scanning import DEFAULT_POLL_INTERVAL, MAX_REPORTED_CHECKS, poll_delay
 
 if TYPE_CHECKING:
     from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
+    from airflow_provider_soda.models import Scan
 
 #: Seconds a booked status slot is kept past its time for this trigger (it sends right after its sleep).
 SLOT_HOLD_SECONDS = 30.0
@@ -25,24 +26,31 @@ class SodaCloudScanTrigger(BaseTrigger):
     Each poll books a slot in the deployment-wide schedule of the status endpoint (60 per 60 s),
     sleeps on the event loop until that slot, and sends from a worker thread: many deferred scans
     share the limit in the order they asked, with no 429 and without blocking the event loop.
-    Between polls it waits what Soda Cloud's ``X-Soda-Next-Poll-Time`` says, else ``poll_interval``.
+    Between polls it waits what Soda Cloud's ``X-Soda-Next-Poll-Time`` says, else ``poll_interval``;
+    after a failed poll (Soda unreachable, the connection not readable) it waits ``poll_interval``
+    before the next try, so that a wait never spins and always yields to cancellation.
 
-    Events carry ``scan_id`` and are ``{"status": "final", "scan": {...}}`` (the status as Soda sent it),
-    ``{"status": "timeout", "scan": {...}}`` after ``end_time`` (a Unix time; the task cancels
-    the scan), or ``{"status": "error", "message": ..., "retryable": ...}`` for an error retrying
-    cannot fix (a 401 after the connection was read again, a 403, a 404). Other errors are
-    logged and the next poll tries again, within ``end_time``.
+    Events carry ``scan_id`` and are ``{"status": "final", "scan": {...}}`` (the status as Soda sent
+    it, with at most :data:`~airflow_provider_soda.scanning.MAX_REPORTED_CHECKS` checks and every
+    count), ``{"status": "timeout", "scan": {...}}`` after ``end_time`` (a Unix time), or
+    ``{"status": "error", "message": ..., "retryable": ...}`` for an error retrying cannot fix (a
+    401 after the connection was read again, a 403, a 404). Other errors are logged and the next
+    poll tries again, within ``end_time``.
 
     On Airflow 3.3+, when a user marks the deferred task failed or success, or clears it, the
-    triggerer calls :meth:`on_kill`, which cancels the scan. Earlier releases have no such hook:
-    the scan then runs to its end in Soda Cloud (docs: operators/scan, "Cancellation").
+    triggerer calls :meth:`on_kill`. Only a wait with ``cancel_on_kill`` (the operator's, on the
+    scan it started) then cancels the scan, and only while it has not seen the scan end; a
+    sensor's wait leaves the scan alone. Earlier releases have no such hook: the scan then runs to
+    its end in Soda Cloud (docs: operators/scan, "Cancellation").
 
     :param scan_id: the scan to wait for.
     :param soda_cloud_conn_id: the connection to poll with.
     :param poll_interval: seconds between polls when Soda sends no hint.
-    :param end_time: Unix time after which the task gives up and cancels the scan.
+    :param end_time: Unix time after which the wait ends with a timeout event.
     :param first_poll_after: seconds to wait before the first poll (the task polled just before
         deferring; its answer said when to look again).
+    :param cancel_on_kill: cancel the scan when Airflow stops the deferred task (the task started it).
+    :param hook_params: the task's hook retry limits (``RetryLimits`` fields), used here too.
     """
 
     def __init__(
@@ -53,6 +61,8 @@ class SodaCloudScanTrigger(BaseTrigger):
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         end_time: float,
         first_poll_after: float = 0.0,
+        cancel_on_kill: bool = False,
+        hook_params: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.scan_id = scan_id
@@ -60,6 +70,9 @@ class SodaCloudScanTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.end_time = float(end_time)
         self.first_poll_after = max(0.0, float(first_poll_after))
+        self.cancel_on_kill = bool(cancel_on_kill)
+        self.hook_params = dict(hook_params or {})
+        self._ended = False
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return f"{type(self).__module__}.{type(self).__qualname__}", {
@@ -68,18 +81,27 @@ class SodaCloudScanTrigger(BaseTrigger):
             "poll_interval": self.poll_interval,
             "end_time": self.end_time,
             "first_poll_after": self.first_poll_after,
+            "cancel_on_kill": self.cancel_on_kill,
+            "hook_params": self.hook_params,
         }
 
     async def _hook(self, *, fresh: bool = False) -> SodaCloudHook:
+        from airflow_provider_soda.hooks.retry import RetryLimits
         from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
 
         if fresh or not hasattr(self, "_soda_hook"):
-            hook = SodaCloudHook(soda_cloud_conn_id=self.soda_cloud_conn_id)
+            hook = SodaCloudHook(
+                soda_cloud_conn_id=self.soda_cloud_conn_id,
+                retry_limits=RetryLimits().updated(self.hook_params),
+            )
             await hook.aload_settings()
             self._soda_hook = hook
         return self._soda_hook
 
-    async def _poll(self, hook: SodaCloudHook, wait: float) -> Any:
+    def _remaining(self) -> float:
+        return max(self.end_time - time.time(), 0.0)
+
+    async def _poll(self, hook: SodaCloudHook, wait: float) -> Scan:
         """Poll once, ``wait`` seconds from now at the earliest, in a slot of the shared schedule.
 
         The slot is booked first: when the queue is longer than ``wait`` (many scans waiting),
@@ -96,52 +118,71 @@ class SodaCloudScanTrigger(BaseTrigger):
             await asyncio.sleep(ticket.delay)
         return await asyncio.to_thread(hook.get_scan, self.scan_id, ticket=ticket)
 
+    def _event(self, status: str, **payload: Any) -> TriggerEvent:
+        return TriggerEvent({"status": status, "scan_id": self.scan_id, **payload})  # type: ignore[no-untyped-call]
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         reread = False
         wait = self.first_poll_after
+        last: Scan | None = None
         while True:
+            failure: str | None = None
             try:
                 hook = await self._hook(fresh=reread)
-                scan = await self._poll(hook, min(wait, max(self.end_time - time.time(), 0.0)))
+                scan = await self._poll(hook, min(wait, self._remaining()))
             except SodaCloudAuthenticationError as err:
                 if not reread:  # the key may have been rotated since this trigger read the connection
                     reread = True
                     continue
-                yield TriggerEvent(
-                    {"status": "error", "scan_id": self.scan_id, "message": str(err), "retryable": False}
-                )  # type: ignore[no-untyped-call]
+                yield self._event("error", message=str(err), retryable=False)
                 return
             except SodaCloudError as err:
                 if not err.retryable:
-                    yield TriggerEvent(
-                        {"status": "error", "scan_id": self.scan_id, "message": str(err), "retryable": False}
-                    )  # type: ignore[no-untyped-call]
+                    yield self._event("error", message=str(err), retryable=False)
                     return
-                self.log.warning(
-                    "Soda Cloud scan %s: status poll failed (%s); trying again.", self.scan_id, err
-                )
-                scan = None
-            except Exception as err:  # a failed connection lookup, say: the next poll may pass
-                self.log.warning(
-                    "Soda Cloud scan %s: status poll failed (%s: %s); trying again.",
-                    self.scan_id, type(err).__name__, err,
-                )  # fmt: skip
-                scan = None
+                failure = str(err)
+            except Exception as err:  # a failed connection lookup, say: a later poll may pass
+                failure = f"{type(err).__name__}: {err}"
             reread = False
-            payload = scan.model_dump(mode="json", by_alias=True) if scan is not None else None
-            if scan is not None and scan.is_final:
-                yield TriggerEvent({"status": "final", "scan_id": self.scan_id, "scan": payload})  # type: ignore[no-untyped-call]
+            if failure is None:
+                last = scan
+                if scan.is_final:
+                    self._ended = True
+                    yield self._event("final", scan=_payload(scan))
+                    return
+            if self._remaining() <= 0:
+                yield self._event("timeout", scan=_payload(last) if last is not None else None)
                 return
-            wait = self.poll_interval if scan is None else poll_delay(scan, self.poll_interval)
-            if self.end_time - time.time() <= 0:
-                yield TriggerEvent({"status": "timeout", "scan_id": self.scan_id, "scan": payload})  # type: ignore[no-untyped-call]
-                return
+            if failure is None:
+                wait = poll_delay(scan, self.poll_interval)
+                continue
+            pause = min(poll_delay(None, self.poll_interval), self._remaining())
+            self.log.warning(
+                "Soda Cloud scan %s: status poll failed (%s); trying again in %.1f s.",
+                self.scan_id, failure, pause,
+            )  # fmt: skip
+            await asyncio.sleep(pause)  # also where a cancellation reaches a wait that keeps failing
+            wait = 0.0
 
     async def on_kill(self) -> None:
-        """Cancel the scan when a user acts on the deferred task (Airflow 3.3+ calls this)."""
+        """Cancel the scan this wait's task started when a user stops the task (Airflow 3.3+ calls this)."""
+        if not self.cancel_on_kill:
+            self.log.info(
+                "The deferred task was stopped; Soda Cloud scan %s goes on (this task did not start it).",
+                self.scan_id,
+            )
+            return
+        if self._ended:
+            self.log.info("The deferred task was stopped after Soda Cloud scan %s ended.", self.scan_id)
+            return
         hook = await self._hook()
         cancelled = await asyncio.to_thread(hook.cancel_scan, self.scan_id)
         self.log.info(
             "The deferred task was stopped by a user: %s Soda Cloud scan %s.",
             "cancelled" if cancelled else "nothing to cancel for", self.scan_id,
         )  # fmt: skip
+
+
+def _payload(scan: Scan) -> dict[str, Any]:
+    """Return the scan as an event carries it: bounded, so that a scan of thousands of checks fits."""
+    return scan.bounded(MAX_REPORTED_CHECKS).model_dump(mode="json", by_alias=True)

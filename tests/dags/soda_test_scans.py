@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from airflow.providers.common.compat.sdk import DAG
 
@@ -90,3 +90,47 @@ with DAG(dag_id="soda_test_scan_dry_run", schedule=None, start_date=datetime(202
 
 with DAG(dag_id="soda_test_scan_unknown", schedule=None, start_date=datetime(2026, 1, 1)):
     SodaCloudScanOperator(task_id="scan", scan_definition="orders_dialy", retries=2)
+
+# Retries that must not run a scan twice (a start of unknown outcome, a failure after the scan)
+for deferrable in (False, True):
+    mode = "deferred" if deferrable else "worker"
+    with DAG(
+        dag_id=f"soda_test_scan_retried_{mode}", schedule=None, start_date=datetime(2026, 1, 1), params=PARAMS
+    ):
+        SodaCloudScanOperator(
+            task_id="scan",
+            scan_definition="{{ params.definition }}",
+            poll_interval=0.2,
+            deferrable=deferrable,
+            resolve_incidents=True,
+            retries=2,
+            retry_delay=timedelta(0),
+        )
+
+with DAG(
+    dag_id="soda_test_scan_max_incidents", schedule=None, start_date=datetime(2026, 1, 1), params=PARAMS
+):
+    SodaCloudScanOperator(
+        task_id="scan",
+        scan_definition="{{ params.definition }}",
+        poll_interval=0.2,
+        resolve_incidents=True,
+        max_incidents=1,
+        fail_on=[],
+        retries=2,
+        retry_delay=timedelta(0),
+    )
+
+with DAG(
+    dag_id="soda_test_scan_sensor_retried", schedule=None, start_date=datetime(2026, 1, 1), params=PARAMS
+):
+    SodaCloudScanOperator(
+        task_id="start", scan_definition="{{ params.definition }}", wait_for_completion=False
+    ) >> SodaCloudScanSensor(
+        task_id="wait",
+        scan_id="{{ ti.xcom_pull(task_ids='start', key='soda_cloud_scan_id') }}",
+        poke_interval=0.2,
+        timeout=30,
+        retries=2,
+        retry_delay=timedelta(0),
+    )
