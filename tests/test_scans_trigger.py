@@ -120,35 +120,6 @@ def test_on_kill_after_the_scan_ended_sends_no_cancel(soda_cloud_emulator: SodaC
     assert soda_cloud_emulator.requests_to("cancel_scan") == []
 
 
-def test_a_connection_that_cannot_be_read_is_retried_after_a_pause_and_cancellable(
-    monkeypatch: pytest.MonkeyPatch, soda_cloud_emulator: SodaCloudEmulator
-) -> None:
-    """The connection lookup fails (AirflowNotFoundException under airflow dags test): no spin."""
-    from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
-
-    lookups = []
-    real = SodaCloudHook.aload_settings
-
-    async def failing(self: SodaCloudHook) -> Any:
-        lookups.append(time.monotonic())
-        return await real(self)
-
-    monkeypatch.setattr(SodaCloudHook, "aload_settings", failing)
-    monkeypatch.delenv("AIRFLOW_CONN_SODA_CLOUD_DEFAULT")  # the connection is nowhere to be found
-    scan_id = started(soda_cloud_emulator, duration=60)
-
-    async def run_for(seconds: float) -> None:
-        task = asyncio.ensure_future(first_event(trigger(scan_id, interval=0.5)))
-        await asyncio.sleep(seconds)
-        task.cancel()  # what the triggerer does on SIGTERM or when the task is cleared
-        with pytest.raises(asyncio.CancelledError):
-            await asyncio.wait_for(task, timeout=2)
-
-    asyncio.run(run_for(1.6))
-    assert 2 <= len(lookups) <= 5, lookups  # one try per poll_interval (0.5 s), not thousands
-    assert all(b - a >= 0.45 for a, b in itertools.pairwise(lookups)), lookups
-
-
 def test_the_task_s_hook_params_reach_the_trigger_s_hook(soda_cloud_emulator: SodaCloudEmulator) -> None:
     scan_id = started(soda_cloud_emulator, duration=60)
     waiting = trigger(scan_id, hook_params={"max_transient_retries": 0})
