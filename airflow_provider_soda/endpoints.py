@@ -56,6 +56,8 @@ UPDATE_INCIDENT = Endpoint(
 )
 TEST_LOGIN = Endpoint("test_login", "GET", "/api/v1/test-login", RateLimit(10, 10))
 LIST_INCIDENTS = Endpoint("list_incidents", "GET", "/api/v1/incidents", RateLimit(60, 60), _VIEW_DATASET)
+# 10 / 60 s as Soda's 2025 document says; its v4 reference says 30 / 60 s. Where the two disagree
+# the lower one is kept (a deployment may raise it with extra.rate_limits).
 LIST_DATASETS = Endpoint("list_datasets", "GET", "/api/v1/datasets", RateLimit(10, 60), _VIEW_DATASET)
 LIST_CHECKS = Endpoint(
     "list_checks",
@@ -115,6 +117,72 @@ CANCEL_SCAN = Endpoint(
     hints=((403, _ANY_USER.format(action="cancel a scan")),),
 )
 
+# -- Soda v4: data contracts verified on a Soda Runner (formerly Soda Agent) -----------------------
+_MANAGE_CONTRACTS = "it needs the 'Manage contracts' permission on the contract's dataset"
+LIST_CONTRACTS = Endpoint(
+    "list_contracts",
+    "GET",
+    "/api/v1/contracts",
+    RateLimit(60, 60),
+    "listing contracts needs the 'View dataset' permission on their datasets",
+)
+CREATE_CONTRACT = Endpoint(
+    "create_contract",
+    "POST",
+    "/api/v1/contracts",
+    RateLimit(100, 60),
+    _MANAGE_CONTRACTS,
+    subject="dataset",
+    idempotent=False,
+    unsure="The contract may have been created: look at the dataset's contract in Soda Cloud.",
+)
+GET_CONTRACT = Endpoint(
+    "get_contract",
+    "GET",
+    "/api/v1/contracts/{contract_id}",
+    RateLimit(1000, 60),
+    "reading a contract needs the 'View dataset' permission on its dataset",
+    subject="contract",
+)
+PUBLISH_CONTRACT = Endpoint(
+    "publish_contract",
+    "POST",
+    "/api/v1/contracts/{contract_id}",
+    RateLimit(100, 60),
+    _MANAGE_CONTRACTS,
+    subject="contract",
+)
+VERIFY_CONTRACT = Endpoint(
+    "verify_contract",
+    "POST",
+    "/api/v1/contracts/{contract_id}/verify",
+    RateLimit(10, 60),
+    _MANAGE_CONTRACTS,
+    subject="contract",
+    idempotent=False,
+    unsure="A verification may have started: look at the dataset's scans in Soda Cloud before verifying again.",
+)
+LIST_RUNNERS = Endpoint("list_runners", "GET", "/api/v1/runners", RateLimit(60, 60))
+GET_RUNNER = Endpoint(
+    "get_runner", "GET", "/api/v1/runners/{runner_id}", RateLimit(1000, 60), subject="Soda Runner"
+)
+GET_DATASET = Endpoint(
+    "get_dataset",
+    "GET",
+    "/api/v1/datasets/{dataset_id}",
+    RateLimit(1000, 60),
+    "reading a dataset needs the 'View dataset' permission on it",
+    subject="dataset",
+)
+GET_DATASET_BY_NAME = Endpoint(
+    "get_dataset_by_name",
+    "GET",
+    "/api/v1/datasets/byDatasetQualifiedName/{qualified_name}",
+    RateLimit(1000, 60),
+    "reading a dataset needs the 'View dataset' permission on it",
+    subject="dataset",
+)
+
 ENDPOINTS: dict[str, Endpoint] = {
     e.bucket: e
     for e in (
@@ -127,6 +195,15 @@ ENDPOINTS: dict[str, Endpoint] = {
         GET_SCAN,
         SCAN_LOGS,
         CANCEL_SCAN,
+        LIST_CONTRACTS,
+        CREATE_CONTRACT,
+        GET_CONTRACT,
+        PUBLISH_CONTRACT,
+        VERIFY_CONTRACT,
+        LIST_RUNNERS,
+        GET_RUNNER,
+        GET_DATASET,
+        GET_DATASET_BY_NAME,
     )
 }
 

@@ -39,6 +39,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_soda.operators.incidents",
                     "airflow_provider_soda.operators.gate",
                     "airflow_provider_soda.operators.scans",
+                    "airflow_provider_soda.operators.contracts",
                 ],
             }
         ],
@@ -70,6 +71,7 @@ def get_provider_info() -> dict[str, Any]:
         "extra-links": [
             "airflow_provider_soda.links.incidents.SodaCloudIncidentLink",
             "airflow_provider_soda.links.scans.SodaCloudScanLink",
+            "airflow_provider_soda.links.scans.SodaCloudContractLink",
         ],
         "triggers": [
             {

@@ -137,3 +137,30 @@ def copy_scan_log(
         for line in kept:
             log.log(line.python_level, "[soda %s] %s", line.timestamp or "-", line.message)
     return cut
+
+
+#: Default seconds a contract verification may stay ``queuing`` before the Soda Runners are read.
+DEFAULT_RUNNER_CHECK_AFTER = 120.0
+
+
+def runners_report(hook: Any, scan_id: str, waited: float) -> str:
+    """Say why a scan may still be ``queuing``: the Soda Runners, online or not, and when each was last seen.
+
+    One read of ``GET /api/v1/runners``; an error reading them is said instead (never raised).
+    """
+    from airflow_provider_soda.exceptions import SodaCloudError
+
+    head = (
+        f"Soda Cloud scan {scan_id} has been queuing for {waited:.0f} s. Scans run on a Soda Runner "
+        "(formerly Soda Agent)"
+    )
+    try:
+        runners = list(hook.list_runners())
+    except SodaCloudError as err:
+        return f"{head}; the Runners could not be read ({err})."
+    if not runners:
+        return f"{head}, and this organisation has none: deploy one (Soda Cloud, Data Sources -> Runners)."
+    described = "; ".join(r.describe() for r in runners)
+    if not any(r.is_online for r in runners):
+        return f"{head}, and none is online: {described}. Start the Runner, or check its link to Soda Cloud."
+    return f"{head}. Runners: {described}. An online Runner may be busy with other scans."

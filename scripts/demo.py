@@ -9,6 +9,9 @@ notifier moves the incident to ``investigating``); the next load succeeds but So
 fails (the scan fails the task, the incident stays open); the fixed load's scan passes, and only
 then is the incident resolved.
 
+Part 3, ``example_soda_contract_verify``: the same story on Soda v4, where the orders table's data
+contract (``example_dags/contracts/orders.yml``) is verified on a Soda Runner.
+
 Exits non-zero if any DAG run or the incident ends in another state than expected.
 """
 
@@ -23,6 +26,8 @@ from airflow_provider_soda.testing.dag_test import configure_airflow_home, migra
 ROOT = Path(__file__).resolve().parent.parent
 DAG_ID = "example_soda_incident_lifecycle"
 VERIFY_DAG_ID = "example_soda_fix_verify_resolve"
+CONTRACT_DAG_ID = "example_soda_contract_verify"
+ORDERS = "warehouse/analytics/public/orders"
 
 
 def part_one() -> bool:
@@ -136,12 +141,74 @@ def part_two() -> bool:
     return ok
 
 
+def part_three() -> bool:
+    """Fix, verify, resolve on Soda v4: the orders contract is verified on a Soda Runner."""
+    from airflow_provider_soda.testing import DEMO_INCIDENT_ID, SodaCloudEmulator
+
+    print(f"\n##### Part 3: {CONTRACT_DAG_ID}: fix, verify, resolve on Soda v4 #####\n", flush=True)
+    with SodaCloudEmulator() as emulator:
+        os.environ["AIRFLOW_CONN_SODA_CLOUD_DEFAULT"] = emulator.airflow_connection()
+        incident = emulator.incident(DEMO_INCIDENT_ID)
+        print(
+            f"Incident #{incident['number']} {incident['name']!r} starts as: {incident['status']}; it was "
+            f"opened by check checks.row_count of the contract of {ORDERS}.\n",
+            flush=True,
+        )
+        steps = [
+            ("the load fails", {"fail_pipeline": True}, None, "failed", "investigating"),
+            (
+                "the load succeeds, but the contract's row count check still fails",
+                {"fail_pipeline": False},
+                (
+                    "completedWithFailures",
+                    {
+                        "checks.row_count": "fail",
+                        "columns.id.checks.duplicate": "pass",
+                        "checks.freshness": "pass",
+                    },
+                ),
+                "failed",
+                "investigating",
+            ),
+            (
+                "the fixed load succeeds and the contract passes",
+                {"fail_pipeline": False},
+                ("completed", {}),
+                "success",
+                "resolved",
+            ),
+        ]
+        ok = True
+        for label, conf, outcome, want_run, want_status in steps:
+            expected = " (its traceback is expected)" if want_run == "failed" else ""
+            print(f"=== Run: {label}{expected} ===", flush=True)
+            if outcome is not None:
+                emulator.contracts.next_outcome(ORDERS, outcome[0], check_results=outcome[1], duration=1.5)
+            dag_run = run_dag(CONTRACT_DAG_ID, conf=conf)
+            status = emulator.incident(DEMO_INCIDENT_ID)["status"]
+            good = dag_run.state == want_run and status == want_status
+            ok &= good
+            scans = list(emulator.scans.runs)
+            verified = (
+                f"; verification {scans[-1]} ended {emulator.scans.scan(scans[-1])['state']}"
+                if outcome
+                else "; nothing was verified"
+            )
+            print(
+                f"--> DAG run {dag_run.run_id}: {dag_run.state} (expected {want_run}){verified}; incident "
+                f"status: {status} (expected {want_status}) {'OK' if good else 'MISMATCH'}\n",
+                flush=True,
+            )
+        print(f"Resolution notes: {emulator.incident(DEMO_INCIDENT_ID).get('resolutionNotes')}")
+    return ok
+
+
 def main() -> int:
     configure_airflow_home(ROOT / ".airflow" / "demo", ROOT / "example_dags")
     print("Preparing a throwaway Airflow metadata DB in .airflow/demo ...", flush=True)
     migrate_db()
 
-    ok = part_one() & part_two()
+    ok = part_one() & part_two() & part_three()
     print("\nDemo " + ("passed." if ok else "FAILED: see MISMATCH above."))
     return 0 if ok else 1
 

@@ -35,6 +35,8 @@ for _source in [*(ROOT / "example_dags").glob("*.py"), *(ROOT / "tests" / "dags"
     if _source.name in AIRFLOW_3_ONLY_EXAMPLES and not AIRFLOW_V_3_0_PLUS:
         continue
     shutil.copy(_source, DAGS_FOLDER / _source.name)
+# Contract YAML files the examples verify (contract_file= is relative to the DAG file's folder).
+shutil.copytree(ROOT / "example_dags" / "contracts", DAGS_FOLDER / "contracts")
 # INFO, so that tests can read what operators log (deferrals, retries); pytest shows it only on failure.
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 configure_airflow_home(_HOME, DAGS_FOLDER)

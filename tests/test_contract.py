@@ -52,7 +52,14 @@ def response_schema(path: str, method: str, status: int) -> str:
 
 def test_endpoints_match_the_contract() -> None:
     for endpoint in ENDPOINTS.values():
-        path = endpoint.path.replace("{incident_id}", "{incidentId}").replace("{scan_id}", "{scanId}")
+        path = (
+            endpoint.path.replace("{incident_id}", "{incidentId}")
+            .replace("{scan_id}", "{scanId}")
+            .replace("{contract_id}", "{contractId}")
+            .replace("{dataset_id}", "{datasetId}")
+            .replace("{qualified_name}", "{datasetQualifiedName}")
+            .replace("{runner_id}", "{runnerId}")
+        )
         operation = CONTRACT["paths"][path][endpoint.method.lower()]
         assert operation["x-rate-limit"] == {
             "requests": endpoint.rate_limit.requests,

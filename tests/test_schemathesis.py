@@ -53,9 +53,21 @@ def _not_expressible(case: Any) -> list[Any]:
     """Checks to skip where the contract cannot say what Soda documents in prose.
 
     ``GET /api/v1/checks``: ``checkIds`` "can't be combined with other query parameters", which
-    no schema says; the emulator answers such a request 400, as a refusal should be.
+    no schema says; the emulator answers such a request 400, as a refusal should be. The same for
+    the rules of Soda v4's contract endpoints (below).
     """
     query = case.query or {}
     if case.path == "/api/v1/checks" and "checkIds" in query and len(query) > 1:
+        return [positive_data_acceptance]
+    # Soda v4: the contracts listing takes datasetId or datasetQualifiedName, "never both"; a
+    # contract's YAML must be a Soda contract naming the right dataset, and checkPaths must be
+    # paths of the contract. No schema can say so; the emulator answers 400, as Soda does.
+    if (
+        case.path == "/api/v1/contracts"
+        and case.method == "GET"
+        and {"datasetId", "datasetQualifiedName"} <= set(query)
+    ):
+        return [positive_data_acceptance]
+    if case.method == "POST" and case.path.startswith("/api/v1/contracts"):
         return [positive_data_acceptance]
     return []

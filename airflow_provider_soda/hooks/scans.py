@@ -25,6 +25,9 @@ from airflow_provider_soda.hooks.transport import SodaCloudClient, _page_size, _
 from airflow_provider_soda.models import ENDING_STATES, Scan, ScanLog, ScanLogPage, normalise_id
 
 if TYPE_CHECKING:
+    import requests
+
+    from airflow_provider_soda.endpoints import Endpoint
     from airflow_provider_soda.pacing import Ticket
 
 #: Longer names are refused before any request (Soda's names are short identifiers).
@@ -57,16 +60,20 @@ class ScansAPI(SodaCloudClient):
         response = self._exchange(
             TRIGGER_SCAN, TRIGGER_SCAN.path, form=form, subject=subject, expect_json=False
         )
+        scan_id = self._started_scan_id(response, TRIGGER_SCAN, subject)
+        self.log.info("Started Soda Cloud scan %s of scan definition %r.", scan_id, name)
+        return scan_id
+
+    def _started_scan_id(self, response: requests.Response, endpoint: Endpoint, subject: str) -> str:
+        """Return the scan id of a start's answer: ``X-Soda-Scan-Id``, else the last segment of ``Location``."""
         scan_id = response.headers.get(SCAN_ID_HEADER) or _last_segment(response.headers.get("Location"))
         if not scan_id:
             error = SodaCloudResponseError(
                 f"Soda Cloud at {self.base_url} accepted the {subject} (HTTP {response.status_code}) without "
-                f"saying which scan it started (no {SCAN_ID_HEADER} or Location header). "
-                f"{TRIGGER_SCAN.unsure}"
+                f"saying which scan it started (no {SCAN_ID_HEADER} or Location header). {endpoint.unsure}"
             )
             error.retryable = False  # a scan did start: a task retry would start another
             raise error
-        self.log.info("Started Soda Cloud scan %s of scan definition %r.", scan_id, name)
         return scan_id
 
     def get_scan(self, scan_id: str, *, ticket: Ticket | None = None) -> Scan:

@@ -2,7 +2,8 @@
 
 Each resource lives in a module of its own over the one call path of
 :class:`~airflow_provider_soda.hooks.transport.SodaCloudClient` (auth, pacing, retries, errors):
-:mod:`airflow_provider_soda.hooks.incidents`, ``datasets``, ``checks`` and ``scans``.
+:mod:`airflow_provider_soda.hooks.incidents`, ``datasets``, ``checks``, ``scans`` and
+``contracts`` (Soda v4).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from typing import Any
 from airflow_provider_soda.endpoints import MAX_LIST_ITEMS, TEST_LOGIN
 from airflow_provider_soda.exceptions import SodaCloudError
 from airflow_provider_soda.hooks.checks import ChecksAPI
+from airflow_provider_soda.hooks.contracts import ContractsAPI
 from airflow_provider_soda.hooks.datasets import DatasetsAPI
 from airflow_provider_soda.hooks.incidents import IncidentsAPI
-from airflow_provider_soda.hooks.scans import ScansAPI
 from airflow_provider_soda.hooks.transport import _parse
 from airflow_provider_soda.models import MAX_INCIDENT_ID_LENGTH, TestLogin, normalise_incident_id
 
@@ -23,7 +24,7 @@ __all__ = ["MAX_INCIDENT_ID_LENGTH", "SodaCloudHook", "normalise_incident_id"]
 MAX_IDS_PER_LIST = MAX_LIST_ITEMS  # the name before 0.3.0
 
 
-class SodaCloudHook(IncidentsAPI, ScansAPI, ChecksAPI, DatasetsAPI):
+class SodaCloudHook(IncidentsAPI, ContractsAPI, ChecksAPI, DatasetsAPI):
     """Talks to Soda Cloud with the credentials of an Airflow connection of type ``soda_cloud``.
 
     The connection is read on first use, not at construction, so creating the hook in a DAG

@@ -1,4 +1,4 @@
-"""Extra link from a task instance to the Soda Cloud scan it ran or waited for."""
+"""Extra links from a task instance to the Soda Cloud scan it ran or waited for, and to its contract."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ if TYPE_CHECKING:
 
 #: XCom key under which scan tasks store the scan's ``cloudUrl`` for the link.
 SCAN_URL_XCOM_KEY = "soda_cloud_scan_url"
+#: XCom key of a contract verification's ``contractDatasetCloudUrl`` (the dataset's contract page).
+CONTRACT_URL_XCOM_KEY = "soda_cloud_contract_url"
 
 
 class SodaCloudScanLink(BaseOperatorLink):
@@ -18,8 +20,17 @@ class SodaCloudScanLink(BaseOperatorLink):
 
     name = "Soda Cloud scan"
 
+    xcom_key = SCAN_URL_XCOM_KEY
+
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         from airflow.providers.common.compat.sdk import XCom
 
-        url = XCom.get_value(key=SCAN_URL_XCOM_KEY, ti_key=ti_key)
+        url = XCom.get_value(key=self.xcom_key, ti_key=ti_key)
         return url if isinstance(url, str) else ""
+
+
+class SodaCloudContractLink(SodaCloudScanLink):
+    """The "Soda Cloud contract" button: the verified dataset's contract page (``contractDatasetCloudUrl``)."""
+
+    name = "Soda Cloud contract"
+    xcom_key = CONTRACT_URL_XCOM_KEY

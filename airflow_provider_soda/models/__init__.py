@@ -13,6 +13,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airflow_provider_soda.models.checks import Check, CheckDataset, CheckPage, LinkedIncident
     from airflow_provider_soda.models.common import MAX_ID_LENGTH, ErrorBody, TestLogin, normalise_id
+    from airflow_provider_soda.models.contracts import (
+        Contract,
+        ContractEnvelope,
+        ContractPage,
+        DatasetRef,
+        Runner,
+        RunnerPage,
+    )
     from airflow_provider_soda.models.datasets import Dataset, DatasetPage
     from airflow_provider_soda.models.incidents import (
         MAX_INCIDENT_ID_LENGTH,
@@ -61,6 +69,12 @@ _WHERE: dict[str, str] = {
     "IncidentUpdate": "incidents",
     "normalise_enum_value": "incidents",
     "normalise_incident_id": "incidents",
+    "Contract": "contracts",
+    "ContractEnvelope": "contracts",
+    "ContractPage": "contracts",
+    "DatasetRef": "contracts",
+    "Runner": "contracts",
+    "RunnerPage": "contracts",
     "COMPLETED_STATES": "scans",
     "ENDING_STATES": "scans",
     "FINAL_STATES": "scans",
@@ -99,8 +113,12 @@ __all__ = [
     "Check",
     "CheckDataset",
     "CheckPage",
+    "Contract",
+    "ContractEnvelope",
+    "ContractPage",
     "Dataset",
     "DatasetPage",
+    "DatasetRef",
     "ErrorBody",
     "EvaluationStatus",
     "Incident",
@@ -109,6 +127,8 @@ __all__ = [
     "IncidentStatus",
     "IncidentUpdate",
     "LinkedIncident",
+    "Runner",
+    "RunnerPage",
     "Scan",
     "ScanCheck",
     "ScanLog",

@@ -56,12 +56,17 @@ FINAL_STATES = INCOMPLETE_STATES | COMPLETED_STATES
 
 
 class EvaluationStatus(str, Enum):
-    """``EvaluationStatusDTO``: a check's latest result."""
+    """``EvaluationStatusDTO``: a check's result.
+
+    ``excluded`` (Soda v4) is neither a pass nor a failure: it never resolves an incident and
+    never fails a task. A value Soda adds later is kept as a string and never read as a pass.
+    """
 
     PASS = "pass"
     WARN = "warn"
     FAIL = "fail"
     NOT_EVALUATED = "notEvaluated"
+    EXCLUDED = "excluded"
 
 
 def enum_value(value: Enum | str | None) -> str | None:
@@ -82,6 +87,15 @@ class ScanCheck(BaseModel):
     @property
     def status_value(self) -> str | None:
         return enum_value(self.evaluation_status)
+
+
+class PostProcessingStage(BaseModel):
+    """A stage Soda v4 runs after the checks (``diagnosticWarehouse``): ``ongoing``, ``completed``, ``failed``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+
+    name: str | None = None
+    state: str | None = None
 
 
 class ScanDefinitionRef(BaseModel):
@@ -110,7 +124,12 @@ class Scan(BaseModel):
     started: str | None = None
     ended: str | None = None
     scan_time: str | None = Field(default=None, alias="scanTime")
-    agent_id: str | None = Field(default=None, alias="agentId")
+    agent_id: str | None = Field(default=None, alias="agentId")  # deprecated in Soda v4: runner_id
+    runner_id: str | None = Field(default=None, alias="runnerId")
+    contract_dataset_cloud_url: str | None = Field(default=None, alias="contractDatasetCloudUrl")
+    post_processing_stages: list[PostProcessingStage] = Field(
+        default_factory=list, alias="postProcessingStages"
+    )
     scan_definition: ScanDefinitionRef | None = Field(default=None, alias="scanDefinition")
     # Optional in the contract: never decide an outcome from them alone (see tally()).
     errors: int | None = None

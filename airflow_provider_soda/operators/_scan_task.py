@@ -9,7 +9,7 @@ from airflow.providers.common.compat.sdk import AirflowFailException, conf
 
 from airflow_provider_soda import metrics
 from airflow_provider_soda.exceptions import SodaCloudError, SodaCloudPollError, SodaCloudScanTimeoutError
-from airflow_provider_soda.links.scans import SCAN_URL_XCOM_KEY, SodaCloudScanLink
+from airflow_provider_soda.links.scans import CONTRACT_URL_XCOM_KEY, SCAN_URL_XCOM_KEY, SodaCloudScanLink
 from airflow_provider_soda.models import IncidentStatus, IncidentUpdate, Scan
 from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast
 from airflow_provider_soda.operators._bulk import (
@@ -55,7 +55,7 @@ class SodaCloudScanTaskBase(SodaCloudBaseOperator):
     :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
     """
 
-    operator_extra_links = (SodaCloudScanLink(),)
+    operator_extra_links: tuple[SodaCloudScanLink, ...] = (SodaCloudScanLink(),)
     ui_color = "#fef7e0"
     #: Whether a retry of this task runs the scan again (the operator) or only reads it (the sensor).
     _retry_starts_scan = True
@@ -85,9 +85,15 @@ class SodaCloudScanTaskBase(SodaCloudBaseOperator):
     # -- the scan's outcome ------------------------------------------------------------------------
 
     def _note_scan(self, context: Context, scan: Scan) -> None:
-        """Push the scan's link for the "Soda Cloud scan" button as soon as it is known."""
+        """Push the scan's links (the scan; a verification's contract) for their buttons, once known."""
         if scan.cloud_url:
             context["ti"].xcom_push(key=SCAN_URL_XCOM_KEY, value=scan.cloud_url)
+        if scan.contract_dataset_cloud_url:
+            context["ti"].xcom_push(key=CONTRACT_URL_XCOM_KEY, value=scan.contract_dataset_cloud_url)
+
+    def _outcome_extra(self) -> dict[str, Any]:
+        """Keys a subclass adds to the outcome in XCom (the contract operator: ``contract_id``, ``dataset``)."""
+        return {}
 
     def _scan_from_event(self, event: dict[str, Any] | None, scan_id: str) -> Scan:
         """Return the final scan a trigger event carries, or raise the error that ended the wait.
@@ -133,7 +139,7 @@ class SodaCloudScanTaskBase(SodaCloudBaseOperator):
             metrics.timing("scan.duration", scan.duration)
         if self.log_lines > 0:
             self._copy_log(scan)
-        result = scan.to_xcom(max_checks=MAX_REPORTED_CHECKS)
+        result = {**scan.to_xcom(max_checks=MAX_REPORTED_CHECKS), **self._outcome_extra()}
         ti = context["ti"]
         ti.xcom_push(key=SCAN_XCOM_KEY, value=result)
         if self.resolve_incidents:
@@ -205,6 +211,7 @@ class SodaCloudScanTaskBase(SodaCloudBaseOperator):
             )
             linked = {c.id: c for ds in datasets for c in self.hook.list_checks(dataset_id=ds)}
         linked.update({c.id: c for c in scanned})
+        names = {d.id: d.qualified_name or d.name or d.id for c in scanned for d in c.datasets if d.id}
         verified, blocked = _verified_incidents(list(linked.values()), results)
         for check, incident, why in blocked:
             self.log.warning(
@@ -221,7 +228,8 @@ class SodaCloudScanTaskBase(SodaCloudBaseOperator):
             self.log.info("No open incident has all its checks passing after this scan.")
             return outcomes
         update = IncidentUpdate.build(
-            status="resolved", resolution_notes=self._resolution_notes(context, scan, datasets)
+            status="resolved",
+            resolution_notes=self._resolution_notes(context, scan, [names.get(d, d) for d in datasets]),
         )
         with fail_fast():
             plan, unchanged, current = plan_selection(

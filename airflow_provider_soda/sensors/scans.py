@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_soda import metrics
+from airflow_provider_soda.links.scans import SodaCloudContractLink, SodaCloudScanLink
 from airflow_provider_soda.models import normalise_id
 from airflow_provider_soda.operators._base import fail_fast
 from airflow_provider_soda.operators._scan_task import SodaCloudScanTaskBase
@@ -23,9 +24,10 @@ if TYPE_CHECKING:
 class SodaCloudScanSensor(SodaCloudScanTaskBase, BaseSensorOperator):
     """Wait for a Soda Cloud scan to end, then succeed or fail by the same rules as the scan operator.
 
-    For a scan this task did not start: one that a ``SodaCloudScanOperator`` with
-    ``wait_for_completion=False`` started (``scan_id="{{ ti.xcom_pull(task_ids='start_scan',
-    key='soda_cloud_scan_id') }}"``), or one of a Soda schedule. ``poke``, ``reschedule`` and
+    For a scan this task did not start: one that a ``SodaCloudScanOperator`` or a
+    ``SodaCloudVerifyContractOperator`` with ``wait_for_completion=False`` started (``scan_id="{{
+    ti.xcom_pull(task_ids='start_scan', key='soda_cloud_scan_id') }}"``), or one of a Soda
+    schedule: a v3 scan or a v4 contract verification, which end in the same states. ``poke``, ``reschedule`` and
     ``deferrable=True`` all apply ``fail_on``, copy the scan's log and, with
     ``resolve_incidents=True``, resolve what it verified. The sensor never cancels the scan: it
     did not start it. ``timeout`` and ``poke_interval`` work as on every Airflow sensor (in the
@@ -35,6 +37,7 @@ class SodaCloudScanSensor(SodaCloudScanTaskBase, BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("scan_id", *SodaCloudScanTaskBase.template_fields)
+    operator_extra_links: tuple[SodaCloudScanLink, ...] = (SodaCloudScanLink(), SodaCloudContractLink())
     _retry_starts_scan = False
 
     def __init__(self, *, scan_id: str, **kwargs: Any) -> None:

@@ -26,18 +26,28 @@ from urllib.parse import parse_qs, quote, unquote
 
 from airflow_provider_soda.endpoints import (
     CANCEL_SCAN,
+    CREATE_CONTRACT,
     ENDPOINTS,
+    GET_CONTRACT,
+    GET_DATASET,
+    GET_DATASET_BY_NAME,
+    GET_RUNNER,
     GET_SCAN,
     LIST_CHECKS,
+    LIST_CONTRACTS,
     LIST_DATASETS,
     LIST_INCIDENTS,
+    LIST_RUNNERS,
+    PUBLISH_CONTRACT,
     SCAN_LOGS,
     TEST_LOGIN,
     TRACE_ID_HEADER,
     TRIGGER_SCAN,
     UPDATE_INCIDENT,
+    VERIFY_CONTRACT,
     RateLimit,
 )
+from airflow_provider_soda.testing.emulator_contracts import ContractBook, qualified_name
 from airflow_provider_soda.testing.emulator_scans import ScanBook, _page
 
 DEFAULT_API_KEY_ID = "emulator-key-id"
@@ -297,6 +307,8 @@ class SodaCloudEmulator:
         self.datasets: dict[str, str] = dict(DATASETS)
         #: Scan definitions, their runs and the checks they evaluate (see :mod:`.emulator_scans`).
         self.scans = ScanBook(lambda: self.url, self._incident_or_none)
+        #: Soda v4: contracts, their verifications and the Soda Runners (see :mod:`.emulator_contracts`).
+        self.contracts = ContractBook(lambda: self.url, self.scans, lambda: self.datasets)
         for incident in default_incidents() if incidents is None else incidents:
             self.add_incident(incident)
 
@@ -552,7 +564,7 @@ class SodaCloudEmulator:
             {
                 "id": dataset_id,
                 "name": name,
-                "qualifiedName": f"warehouse.public.{name}",
+                "qualifiedName": qualified_name(name),
                 "cloudUrl": f"{self.url}/datasets/{quote(dataset_id, safe='')}",
                 "datasource": {"name": "warehouse", "type": "postgres"},
                 "healthStatus": 0 if counts[dataset_id] else 1,
@@ -564,6 +576,27 @@ class SodaCloudEmulator:
             for name, dataset_id in found[page * size : (page + 1) * size]
         ]
         return 200, _page(chunk, page, size, len(found))
+
+    def _v4(
+        self, endpoint: str, resource_id: str, query: Mapping[str, list[str]], body: Any
+    ) -> tuple[int, Any, dict[str, str]]:
+        """Answer a Soda v4 request: contracts, Runners, one-dataset reads."""
+        book = self.contracts
+        if endpoint == LIST_CONTRACTS.bucket:
+            return book.list_contracts(query)
+        if endpoint == CREATE_CONTRACT.bucket:
+            return book.create(body)
+        if endpoint == GET_CONTRACT.bucket:
+            return book.get(resource_id)
+        if endpoint == PUBLISH_CONTRACT.bucket:
+            return book.publish(resource_id, body)
+        if endpoint == VERIFY_CONTRACT.bucket:
+            return book.verify(resource_id, body)
+        if endpoint == LIST_RUNNERS.bucket:
+            return book.list_runners(query)
+        if endpoint == GET_RUNNER.bucket:
+            return book.get_runner(resource_id)
+        return book.get_dataset(resource_id, by_name=endpoint == GET_DATASET_BY_NAME.bucket)
 
     def _next_trace_id(self) -> str:
         with self._lock:
@@ -661,10 +694,67 @@ def _scan_route(method: str, raw_path: str) -> tuple[str | None, str | None]:
 _SCAN_BUCKETS = frozenset({GET_SCAN.bucket, SCAN_LOGS.bucket, CANCEL_SCAN.bucket})
 
 
+_V4_BUCKETS = frozenset(
+    e.bucket
+    for e in (
+        LIST_CONTRACTS,
+        CREATE_CONTRACT,
+        GET_CONTRACT,
+        PUBLISH_CONTRACT,
+        VERIFY_CONTRACT,
+        LIST_RUNNERS,
+        GET_RUNNER,
+        GET_DATASET,
+        GET_DATASET_BY_NAME,
+    )
+)
+#: (method, path prefix, what follows the prefix: "" none, "id" one segment, "id/verify"): bucket.
+_V4_ROUTES: dict[tuple[str, str, str], str] = {
+    ("GET", "/api/v1/contracts", ""): LIST_CONTRACTS.bucket,
+    ("POST", "/api/v1/contracts", ""): CREATE_CONTRACT.bucket,
+    ("GET", "/api/v1/contracts/", "id"): GET_CONTRACT.bucket,
+    ("POST", "/api/v1/contracts/", "id"): PUBLISH_CONTRACT.bucket,
+    ("POST", "/api/v1/contracts/", "id/verify"): VERIFY_CONTRACT.bucket,
+    ("GET", "/api/v1/runners", ""): LIST_RUNNERS.bucket,
+    ("GET", "/api/v1/runners/", "id"): GET_RUNNER.bucket,
+    ("GET", "/api/v1/datasets/byDatasetQualifiedName/", "id"): GET_DATASET_BY_NAME.bucket,
+    ("GET", "/api/v1/datasets/", "id"): GET_DATASET.bucket,
+}
+
+
+def _v4_shape(raw_path: str) -> list[tuple[str, str, str | None]]:
+    """Return the (prefix, shape, id) forms a path can take among the v4 routes, most specific first."""
+    forms: list[tuple[str, str, str | None]] = []
+    for prefix in sorted({p for _, p, _ in _V4_ROUTES}, key=len, reverse=True):
+        if raw_path == prefix and not prefix.endswith("/"):
+            forms.append((prefix, "", None))
+        elif prefix.endswith("/") and raw_path.startswith(prefix):
+            rest = raw_path[len(prefix) :]
+            segment, _, tail = rest.partition("/")
+            if (
+                segment
+                and tail in ("", "verify")
+                and not (prefix == "/api/v1/datasets/" and segment == "byDatasetQualifiedName")
+            ):
+                forms.append((prefix, "id" if not tail else "id/verify", unquote(segment)))
+    return forms
+
+
+def _v4_route(method: str, raw_path: str) -> tuple[str | None, str | None]:
+    for prefix, shape, resource_id in _v4_shape(raw_path):
+        bucket = _V4_ROUTES.get((method, prefix, shape))
+        if bucket is not None:
+            return bucket, resource_id
+    return None, None
+
+
 def _route(method: str, raw_path: str) -> tuple[str | None, str | None]:
     """(endpoint bucket, incident or scan id) for an API path; bucket None for anything else."""
     if raw_path in _LISTINGS and method == "GET":
         return _LISTINGS[raw_path], None
+    bucket, resource_id = _v4_route(method, raw_path)
+    if bucket is not None:
+        return bucket, resource_id
     if raw_path == TRIGGER_SCAN.path and method == "POST":
         return TRIGGER_SCAN.bucket, None
     if raw_path.startswith(_SCANS_PREFIX):
@@ -677,8 +767,18 @@ def _route(method: str, raw_path: str) -> tuple[str | None, str | None]:
 
 
 def _allowed_methods(raw_path: str) -> list[str]:
-    if raw_path in _LISTINGS:
+    if raw_path in _LISTINGS and raw_path != LIST_DATASETS.path:
         return ["GET"]
+    v4 = sorted(
+        {
+            m
+            for prefix, shape, _ in _v4_shape(raw_path)
+            for (m, p, sh) in _V4_ROUTES
+            if (p, sh) == (prefix, shape)
+        }
+    )
+    if v4 or raw_path == LIST_DATASETS.path:
+        return v4 or ["GET"]
     if raw_path == TRIGGER_SCAN.path:
         return ["POST"]
     if raw_path.startswith(_SCANS_PREFIX):
@@ -821,6 +921,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload, headers = em.scans.cancel(resource_id or "")
         elif endpoint == SCAN_LOGS.bucket:
             status, payload, headers = em.scans.logs(resource_id or "", query)
+        elif endpoint in _V4_BUCKETS:
+            status, payload, headers = em._v4(endpoint, resource_id or "", query, body)
         else:
             status, payload = 200, {"organisationName": em.organisation_name}
         record(status)

@@ -71,6 +71,8 @@ class EmulatedCheck:
     dataset_name: str
     evaluation_status: str = "pass"
     incidents: list[str] = field(default_factory=list)
+    #: The check's path in its dataset's contract (Soda v4), e.g. ``checks.row_count``.
+    path: str | None = None
 
 
 @dataclass
@@ -86,6 +88,10 @@ class _Run:
     canceled_early: bool = False
     applied: bool = False
     omitted: frozenset[str] = frozenset()
+    #: A contract verification's: the contract page's link, and whether a Runner is online to run it.
+    contract_url: str | None = None
+    runner_online: Callable[[], bool] | None = None
+    picked_up: bool = False
 
 
 def default_checks() -> list[EmulatedCheck]:
@@ -138,13 +144,17 @@ class ScanBook:
         self.next_poll_hint: float | None = 1.0
         #: Leave optional status fields out of some runs (False: always send every field).
         self.strict = True
+        self._hidden: set[str] = set()
         self._random = random.Random(int(os.environ.get("SODA_EMULATOR_SEED", DEFAULT_SEED)))
 
     # -- test hooks -----------------------------------------------------------------------------
 
-    def add_definition(self, definition: ScanDefinition) -> None:
+    def add_definition(self, definition: ScanDefinition, *, hidden: bool = False) -> None:
+        """Add a scan definition; a ``hidden`` one (a contract's verifications) cannot be triggered by name."""
         with self._lock:
             self.definitions[definition.name] = definition
+            if hidden:
+                self._hidden.add(definition.name)
 
     def add_check(self, check: EmulatedCheck) -> None:
         with self._lock:
@@ -191,15 +201,31 @@ class ScanBook:
                 )
         with self._lock:
             definition = self.definitions.get(name)
-            if definition is None:
+            if definition is None or name in self._hidden:
                 return 404, {"code": "not_found", "message": f"Scan definition {name} not found"}, {}
             if not definition.on_agent:
                 message = f"Scan definition {name} is not connected to a Soda Agent"
                 return 400, {"code": "bad_request", "message": message}, {}
+            scan_id = self.start(definition, stamp)
+        headers = {"X-Soda-Scan-Id": scan_id, "Location": f"{self._url()}/api/v1/scans/{scan_id}"}
+        return 201, None, headers
+
+    def start(
+        self,
+        definition: ScanDefinition,
+        stamp: str | None,
+        *,
+        check_ids: list[str] | None = None,
+        contract_url: str | None = None,
+        runner_online: Callable[[], bool] | None = None,
+    ) -> str:
+        """Start a run of ``definition`` (of some of its checks, or of ``check_ids``); return its id."""
+        with self._lock:
             scan_id = f"scan-{next(self._ids):05d}"
+            checks = definition.checks if check_ids is None else check_ids
             results = {
                 c: definition.check_results.get(c, _DEFAULT_RESULT.get(definition.outcome, ""))
-                for c in definition.checks
+                for c in checks
             }
             omitted = (
                 frozenset(f for f in OPTIONAL_STATUS_FIELDS if self._random.random() < 0.5)
@@ -215,9 +241,10 @@ class ScanBook:
                 datetime.now(UTC),
                 stamp,
                 omitted=omitted,
+                contract_url=contract_url,
+                runner_online=runner_online,
             )
-        headers = {"X-Soda-Scan-Id": scan_id, "Location": f"{self._url()}/api/v1/scans/{scan_id}"}
-        return 201, None, headers
+        return scan_id
 
     def status(self, scan_id: str) -> tuple[int, Any, dict[str, str]]:
         with self._lock:
@@ -296,6 +323,12 @@ class ScanBook:
         now = time.monotonic()
         if run.cancel_at is not None:
             return "canceled" if now >= run.cancel_at else "cancelationRequested"
+        if run.runner_online is not None and not run.picked_up:
+            if not run.runner_online():  # no Runner to pick it up: its time in the queue starts again
+                run.started = now
+                return "queuing"
+            if now - run.started >= run.definition.queuing:
+                run.picked_up = True
         elapsed = now - run.started
         definition = run.definition
         limit = definition.time_limit
@@ -336,8 +369,6 @@ class ScanBook:
             "cloudUrl": f"{self._url()}/scans/{quote(run.id, safe='')}",
             "created": created,
             "submitted": created,
-            "scanDefinition": {"id": f"def-{run.definition.name}", "name": run.definition.name},
-            "agentId": "emulated-agent",
             "errors": errors,
             "failures": failures,
             "warnings": warnings,
@@ -347,6 +378,14 @@ class ScanBook:
             body["started"] = (run.created + timedelta(seconds=run.definition.queuing)).isoformat()
         if final:
             body["ended"] = (run.created + timedelta(seconds=run.definition.duration)).isoformat()
+        if run.contract_url is None:
+            body["scanDefinition"] = {"id": f"def-{run.definition.name}", "name": run.definition.name}
+            body["agentId"] = "emulated-agent"
+        else:  # a Soda v4 contract verification
+            body["contractDatasetCloudUrl"] = run.contract_url
+            body["runnerId"] = "runner-1"
+            if final:
+                body["postProcessingStages"] = [{"name": "diagnosticWarehouse", "state": "completed"}]
         if run.data_timestamp:
             body["scanTime"] = run.data_timestamp
         for name in run.omitted:
@@ -391,7 +430,7 @@ class ScanBook:
                 {
                     "id": check.dataset_id,
                     "name": check.dataset_name,
-                    "qualifiedName": f"warehouse.public.{check.dataset_name}",
+                    "qualifiedName": f"warehouse/analytics/public/{check.dataset_name}",
                     "cloudUrl": f"{url}/datasets/{quote(check.dataset_id, safe='')}",
                 }
             ],
@@ -405,7 +444,7 @@ def _paging(query: Mapping[str, list[str]], *, smallest: int, default: int) -> t
         page, size = int(one.get("page", "0")), int(one.get("size", str(default)))
     except ValueError:
         raise ValueError("page and size must be integers") from None
-    if page < 0 or not smallest <= size <= 1000:
+    if not 0 <= page <= 2**31 - 1 or not smallest <= size <= 1000:  # page is an int32
         raise ValueError(f"page must be >= 0 and size {smallest}..1000")
     return page, size
 

@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_soda.exceptions import SodaCloudAuthenticationError, SodaCloudError
-from airflow_provider_soda.scanning import DEFAULT_POLL_INTERVAL, MAX_REPORTED_CHECKS, poll_delay
+from airflow_provider_soda.scanning import (
+    DEFAULT_POLL_INTERVAL,
+    MAX_REPORTED_CHECKS,
+    poll_delay,
+    runners_report,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
@@ -51,6 +56,8 @@ class SodaCloudScanTrigger(BaseTrigger):
         deferring; its answer said when to look again).
     :param cancel_on_kill: cancel the scan when Airflow stops the deferred task (the task started it).
     :param hook_params: the task's hook retry limits (``RetryLimits`` fields), used here too.
+    :param runner_check_after: seconds of ``queuing`` after which the Soda Runners are read once and
+        named in a warning, in the triggerer's log and in the event's ``notes`` (None: never).
     """
 
     def __init__(
@@ -63,6 +70,7 @@ class SodaCloudScanTrigger(BaseTrigger):
         first_poll_after: float = 0.0,
         cancel_on_kill: bool = False,
         hook_params: dict[str, Any] | None = None,
+        runner_check_after: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.scan_id = scan_id
@@ -72,7 +80,9 @@ class SodaCloudScanTrigger(BaseTrigger):
         self.first_poll_after = max(0.0, float(first_poll_after))
         self.cancel_on_kill = bool(cancel_on_kill)
         self.hook_params = dict(hook_params or {})
+        self.runner_check_after = None if runner_check_after is None else float(runner_check_after)
         self._ended = False
+        self._notes: list[str] = []
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return f"{type(self).__module__}.{type(self).__qualname__}", {
@@ -83,6 +93,7 @@ class SodaCloudScanTrigger(BaseTrigger):
             "first_poll_after": self.first_poll_after,
             "cancel_on_kill": self.cancel_on_kill,
             "hook_params": self.hook_params,
+            "runner_check_after": self.runner_check_after,
         }
 
     async def _hook(self, *, fresh: bool = False) -> SodaCloudHook:
@@ -119,12 +130,24 @@ class SodaCloudScanTrigger(BaseTrigger):
         return await asyncio.to_thread(hook.get_scan, self.scan_id, ticket=ticket)
 
     def _event(self, status: str, **payload: Any) -> TriggerEvent:
+        if self._notes:
+            payload["notes"] = self._notes
         return TriggerEvent({"status": status, "scan_id": self.scan_id, **payload})  # type: ignore[no-untyped-call]
+
+    async def _check_runners_if_stuck(self, hook: SodaCloudHook, scan: Scan, queuing_since: float) -> None:
+        """Once the scan has been ``queuing`` for ``runner_check_after``, name the Runners (log and event)."""
+        waited = time.monotonic() - queuing_since
+        if self.runner_check_after is None or self._notes or waited < self.runner_check_after:
+            return
+        note = await asyncio.to_thread(runners_report, hook, scan.id, waited)
+        self.log.warning("%s", note)
+        self._notes.append(note)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         reread = False
         wait = self.first_poll_after
         last: Scan | None = None
+        queuing_since: float | None = None
         while True:
             failure: str | None = None
             try:
@@ -154,6 +177,11 @@ class SodaCloudScanTrigger(BaseTrigger):
                 yield self._event("timeout", scan=_payload(last) if last is not None else None)
                 return
             if failure is None:
+                if scan.state_value == "queuing":
+                    queuing_since = queuing_since or time.monotonic()
+                    await self._check_runners_if_stuck(hook, scan, queuing_since)
+                else:
+                    queuing_since = None
                 wait = poll_delay(scan, self.poll_interval)
                 continue
             pause = min(poll_delay(None, self.poll_interval), self._remaining())
