@@ -139,7 +139,7 @@ bench: $(STAMP)
 emulator: $(STAMP)
 	$(BIN)/python -m airflow_provider_soda.testing.emulator --port 8765
 
-## lock: resolve every environment afresh and rewrite locks/ (about 15 minutes); commit the result
+## lock: resolve every environment afresh and rewrite locks/ (a few minutes); commit the result
 ## as its own change, which CI then tests like any other. `make lock LOCK_ENVS=3.2.0` redoes one.
 # AIRFLOW_CONSTRAINTS: Airflow's constraints file, a path or URL with {release} and {python}, e.g.
 # https://raw.githubusercontent.com/apache/airflow/constraints-{release}/constraints-{python}.txt

@@ -417,3 +417,72 @@ def test_an_event_that_says_retryable_raises_a_retryable_error() -> None:
     with pytest.raises(SodaCloudPollError) as raised:
         operator._scan_from_event({"status": "error", "message": "poll failed", "retryable": True}, "s1")
     assert raised.value.retryable
+
+
+# -- found by the review of this work -------------------------------------------------------------
+
+
+def test_a_failed_reread_of_a_big_scan_after_the_wait_does_not_run_the_scan_again(
+    dag_test: Any, soda_cloud_emulator: SodaCloudEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = [f"chk-big-{n:04d}" for n in range(150)]  # more than a trigger event carries
+    for check_id in ids:
+        soda_cloud_emulator.scans.add_check(EmulatedCheck(check_id, check_id, "ds-orders", "orders", "pass"))
+    soda_cloud_emulator.scans.add_definition(ScanDefinition("big", ids, duration=0.4, queuing=0.1))
+    soda_cloud_emulator.scans.next_outcome("big", "completed", duration=0.4)
+    final_seen: list[bool] = []
+
+    def after_the_final_poll(query: dict[str, list[str]]) -> None:
+        (run,) = soda_cloud_emulator.scans.runs
+        if soda_cloud_emulator.scans.scan(run)["state"] == "completed" and not final_seen:
+            final_seen.append(True)  # this request is the trigger's last poll: the next ones fail
+            soda_cloud_emulator.inject(Fault(status=503, endpoint="get_scan", times=10))
+
+    soda_cloud_emulator.before("get_scan", after_the_final_poll)
+    dag_run = dag_test("soda_test_scan_retried_deferred", conf={"definition": "big"})
+    assert dag_run.state == "failed"
+    assert task_instances(dag_run)["scan"].try_number == 1
+    assert len(soda_cloud_emulator.requests_to("trigger_scan")) == 1
+    assert soda_cloud_emulator.requests_to("cancel_scan") == []  # it had ended
+    assert "a retry would run the scan again" in task_logs(capsys)
+
+
+def test_an_unreadable_dataset_keeps_its_incidents_open_instead_of_failing(
+    dag_test: Any, soda_cloud_emulator: SodaCloudEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    soda_cloud_emulator.scans.next_outcome("orders_daily", "completed", duration=0.3)
+    soda_cloud_emulator.inject(
+        Fault(status=403, endpoint="list_checks", query={"datasetId": "ds-orders"}, times=5)
+    )
+    dag_run = dag_test("soda_test_scan_resolve_worker")
+    logs = task_logs(capsys)
+    assert dag_run.state == "success", logs
+    assert soda_cloud_emulator.incident(DEMO_INCIDENT_ID)["status"] != "resolved"
+    assert "the other checks of its dataset ds-orders (HTTP 403) could not be read" in logs
+    assert soda_cloud_emulator.requests_to("update_incident") == []
+
+
+class _StartedTI:
+    def __init__(self, start_date: datetime) -> None:
+        self.start_date = start_date
+
+
+def test_the_wait_ends_before_execution_timeout_so_that_it_can_cancel() -> None:
+    operator = SodaCloudScanOperator(
+        task_id="scan", scan_definition="x", timeout=3600, execution_timeout=timedelta(seconds=130)
+    )
+    context: Any = {"ti": _StartedTI(datetime.now(UTC))}
+    assert operator._deadline(context) - time.time() == pytest.approx(70, abs=2)  # 130 s less the 60 s margin
+    without = SodaCloudScanOperator(task_id="scan", scan_definition="x", timeout=100)
+    assert without._deadline(context) - time.time() == pytest.approx(100, abs=2)
+
+
+def test_only_the_operator_s_wait_cancels_on_kill() -> None:
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    operator = SodaCloudScanOperator(task_id="scan", scan_definition="x", deferrable=True)
+    operator.scan_id = "scan-1"
+    with pytest.raises(TaskDeferred) as deferred:
+        operator._defer(time.time() + 60, first_poll_after=1.0)
+    assert deferred.value.trigger.cancel_on_kill is True
+    assert deferred.value.trigger.hook_params == {}

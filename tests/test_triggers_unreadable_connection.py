@@ -44,11 +44,15 @@ def incident_trigger(emulator: SodaCloudEmulator) -> Any:
     )
 
 
-@pytest.mark.parametrize("make", [scan_trigger, incident_trigger], ids=["scan", "incident"])
+# The scan trigger ends by itself after 3 lookups (below): it is cancelled before its third.
+@pytest.mark.parametrize(
+    ("make", "run_for"), [(scan_trigger, 0.8), (incident_trigger, 1.3)], ids=["scan", "incident"]
+)
 def test_a_trigger_that_cannot_read_its_connection_waits_and_can_be_cancelled(
     monkeypatch: pytest.MonkeyPatch,
     soda_cloud_emulator: SodaCloudEmulator,
     make: Callable[[SodaCloudEmulator], Any],
+    run_for: float,
 ) -> None:
     from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
 
@@ -71,6 +75,23 @@ def test_a_trigger_that_cannot_read_its_connection_waits_and_can_be_cancelled(
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(task, timeout=2)
 
-    asyncio.run(run_then_cancel(1.6))
-    assert 2 <= len(lookups) <= 5, lookups  # one try per poll interval, not thousands
+    asyncio.run(run_then_cancel(run_for))
+    assert 2 <= len(lookups) <= 3, lookups  # one try per poll interval, not thousands
     assert all(b - a >= INTERVAL * 0.9 for a, b in itertools.pairwise(lookups)), lookups
+
+
+def test_a_scan_wait_whose_connection_is_never_found_ends_with_an_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch, soda_cloud_emulator: SodaCloudEmulator
+) -> None:
+    """Under `airflow dags test` SIGTERM does not reach the inline trigger: the wait must end by itself."""
+    from airflow_provider_soda.triggers.scans import MAX_CONNECTION_LOOKUPS
+
+    trigger = scan_trigger(soda_cloud_emulator)
+    monkeypatch.delenv("AIRFLOW_CONN_SODA_CLOUD_DEFAULT")
+    started = time.monotonic()
+    event = asyncio.run(first_event(trigger))
+    assert event["status"] == "error"
+    assert event["retryable"] is False
+    assert "connection 'soda_cloud_default' was not found" in event["message"]
+    assert "AIRFLOW_CONN_SODA_CLOUD_DEFAULT" in event["message"]
+    assert time.monotonic() - started >= (MAX_CONNECTION_LOOKUPS - 1) * INTERVAL * 0.9

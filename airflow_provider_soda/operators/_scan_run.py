@@ -22,6 +22,7 @@ from airflow_provider_soda.scanning import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_TIMEOUT,
     DEFERRAL_MARGIN_SECONDS,
+    MAX_REPORTED_CHECKS,
     poll_delay,
     runners_report,
 )
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 
 #: XCom key of the scan id, pushed as soon as the scan is started.
 SCAN_ID_XCOM_KEY = "soda_cloud_scan_id"
+#: Seconds before ``execution_timeout`` at which a wait gives up, so that it can still cancel its scan.
+EXECUTION_TIMEOUT_MARGIN = 60.0
 #: ``next_method`` of a task that Airflow resumes only to fail it (its deferral timed out, or the
 #: trigger failed); Airflow's own constant is internal.
 _RESUMED_TO_FAIL = "__fail__"
@@ -86,17 +89,28 @@ class SodaCloudScanRunBase(SodaCloudScanTaskBase):
         """Name what the scan is of, for messages (``"scan definition 'x'"``)."""
         raise NotImplementedError
 
+    def pre_execute(self, context: Any) -> None:
+        """Keep the task instance, so that :meth:`on_kill` finds the scan id in XCom.
+
+        Airflow 2.x stops a resumed task past its ``execution_timeout`` before ``execute_complete``
+        or ``resume_execution`` run; the scan is still cancelled then.
+        """
+        self._ti = context["ti"]
+        super().pre_execute(context)
+
     def execute(self, context: Context) -> Any:
         self.scan_id = self._start(context)
-        context["ti"].xcom_push(key=SCAN_ID_XCOM_KEY, value=self.scan_id)
-        deadline = time.time() + self.timeout
         try:
+            context["ti"].xcom_push(key=SCAN_ID_XCOM_KEY, value=self.scan_id)
+            deadline = self._deadline(context)
             scan = self._first_status()
             if scan is not None:
                 self._note_scan(context, scan)
             if not self.wait_for_completion:
                 self.log.info("Not waiting for Soda Cloud scan %s.", self.scan_id)
-                return scan.to_xcom() if scan is not None else {"scan_id": self.scan_id, "state": None}
+                if scan is None:
+                    return {"scan_id": self.scan_id, "state": None}
+                return {**scan.to_xcom(max_checks=MAX_REPORTED_CHECKS), **self._outcome_extra()}
             if (scan is None or not scan.is_final) and self.deferrable:
                 self._defer(deadline, first_poll_after=poll_delay(scan, self.poll_interval))
             scan = self._wait(scan, deadline)
@@ -106,6 +120,26 @@ class SodaCloudScanRunBase(SodaCloudScanTaskBase):
             self._cancel(f"the task stopped ({type(err).__name__})")
             raise
         return self._finish(context, scan)
+
+    def _deadline(self, context: Context) -> float:
+        """When to give up on the scan: ``timeout`` from now, and before Airflow's ``execution_timeout``.
+
+        Airflow counts a deferred task's time against ``execution_timeout`` too (2.x caps the
+        deferral there, and a resumed task past it is stopped before it can cancel anything), so
+        the wait ends :data:`EXECUTION_TIMEOUT_MARGIN` seconds earlier and cancels the scan itself.
+        """
+        deadline = time.time() + self.timeout
+        limit = self.execution_timeout
+        started = getattr(context["ti"], "start_date", None)
+        if limit is not None and started is not None:
+            cap = started.timestamp() + limit.total_seconds() - EXECUTION_TIMEOUT_MARGIN
+            if cap < deadline:
+                self.log.info(
+                    "Waiting at most until %.0f s before execution_timeout (%s), to cancel the scan in time.",
+                    EXECUTION_TIMEOUT_MARGIN, limit,
+                )  # fmt: skip
+                deadline = max(cap, time.time() + 1.0)
+        return deadline
 
     def _first_status(self) -> Scan | None:
         """Read the status right after the start; None when a transient error hid it (the scan is healthy)."""
@@ -190,6 +224,7 @@ class SodaCloudScanRunBase(SodaCloudScanTaskBase):
             )
         for note in (event or {}).get("notes") or []:
             self.log.warning("%s", note)  # said in the triggerer while the task was deferred
+        self._ended = (event or {}).get("status") == "final"  # never cancel a scan that ended
         scan = self._scan_from_event(event, self.scan_id)
         self._ended = True
         return self._finish(context, scan)
@@ -205,13 +240,21 @@ class SodaCloudScanRunBase(SodaCloudScanTaskBase):
         except BaseException as err:
             if next_method == _RESUMED_TO_FAIL:
                 self.scan_id = self.scan_id or self._started_scan_id(context)
-                self._cancel(f"Airflow ended the task's wait ({type(err).__name__}: {err})")
+                self._cancel(
+                    f"Airflow ended the task's wait ({type(err).__name__}: {err})", unless_ended=True
+                )
             raise
 
     def _started_scan_id(self, context: Context) -> str | None:
         """Return the scan id this try pushed when it started the scan (XCom survives a deferral)."""
-        ti = context["ti"]
-        value = ti.xcom_pull(task_ids=ti.task_id, key=SCAN_ID_XCOM_KEY, map_indexes=ti.map_index)
+        return self._scan_id_of(context["ti"])
+
+    @staticmethod
+    def _scan_id_of(ti: Any) -> str | None:
+        try:
+            value = ti.xcom_pull(task_ids=ti.task_id, key=SCAN_ID_XCOM_KEY, map_indexes=ti.map_index)
+        except Exception:  # best effort, on the way out of a failing task
+            return None
         return str(value) if value else None
 
     def _on_timeout(self, scan_id: str) -> NoReturn:
@@ -222,12 +265,21 @@ class SodaCloudScanRunBase(SodaCloudScanTaskBase):
             "(the operator's timeout); it was cancelled. Raise timeout if the scan needs longer."
         )
 
-    def _cancel(self, why: str) -> None:
-        """Cancel the scan this task started (once, never after it ended; best effort: the task is failing)."""
+    def _cancel(self, why: str, *, unless_ended: bool = False) -> None:
+        """Cancel the scan this task started (once, never after it ended; best effort: the task is failing).
+
+        :param unless_ended: read the status first (a resumed task cannot know whether the scan
+            ended meanwhile; a status read is cheaper than a cancel, 60 against 10 per 60 s).
+        """
+        if self.scan_id is None and getattr(self, "_ti", None) is not None:
+            self.scan_id = self._scan_id_of(self._ti)  # stopped before execute or execute_complete
+            unless_ended = True
         if self.scan_id is None or self._cancelled or self._ended:
             return
         self._cancelled = True
         try:
+            if unless_ended and self.hook.get_scan(self.scan_id).is_final:
+                return
             if self.hook.cancel_scan(self.scan_id):
                 self.log.warning("Cancelled Soda Cloud scan %s because %s.", self.scan_id, why)
         except Exception as err:

@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.providers.common.compat.sdk import AirflowFailException, conf
 
 from airflow_provider_soda import metrics
-from airflow_provider_soda.exceptions import SodaCloudError, SodaCloudPollError, SodaCloudScanTimeoutError
+from airflow_provider_soda.exceptions import (
+    SodaCloudError,
+    SodaCloudNotFoundError,
+    SodaCloudPermissionError,
+    SodaCloudPollError,
+    SodaCloudScanTimeoutError,
+)
 from airflow_provider_soda.links.scans import CONTRACT_URL_XCOM_KEY, SCAN_URL_XCOM_KEY, SodaCloudScanLink
 from airflow_provider_soda.models import IncidentStatus, IncidentUpdate, Scan
 from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast
@@ -106,8 +112,17 @@ class SodaCloudScanTaskBase(SodaCloudBaseOperator):
         if status == "final":
             scan = Scan.model_validate(event["scan"])
             if scan.checks_total is not None and self.resolve_incidents:
-                with fail_fast():
-                    scan = self.hook.get_scan(scan.id)
+                try:
+                    with fail_fast():
+                        scan = self.hook.get_scan(scan.id)
+                except SodaCloudError as err:
+                    if not self._retry_starts_scan:
+                        raise
+                    raise AirflowFailException(
+                        f"Soda Cloud scan {scan.id} ended {scan.state_value} ({scan.counts()}), but reading all "
+                        f"its {scan.checks_total} checks for the resolution failed: {err} Not retried: a retry "
+                        "would run the scan again."
+                    ) from err
             return scan
         if status == "timeout":
             self._on_timeout(scan_id)
@@ -185,10 +200,11 @@ class SodaCloudScanTaskBase(SodaCloudBaseOperator):
         """Resolve the incidents whose every linked check passes; leave the others, saying why.
 
         An incident is a candidate when a check of this scan that passed links to it. It is
-        resolved only when every check Soda Cloud links to it, on the datasets of those checks,
-        passes: each check of this scan passed in it and has not failed since, and each other
-        check's latest result is ``pass``. A check without a result, or an incident with a check
-        on a dataset that cannot be read, leaves the incident open. Incidents already resolved
+        resolved only when every check linked to it *on the datasets of those checks* passes:
+        each check of this scan passed in it and has not failed since, and each other check's
+        latest result is ``pass``. A check without a result, or one on a dataset whose checks
+        cannot be read (403, 404), leaves the incident open. A check on another dataset linked
+        to the same incident is not seen: Soda's API lists checks by dataset, not by incident. Incidents already resolved
         are skipped without a request; ``max_incidents`` and ``dry_run`` work as in
         :class:`~airflow_provider_soda.operators.incidents.UpdateIncidentsOperator`.
         """
@@ -209,10 +225,17 @@ class SodaCloudScanTaskBase(SodaCloudBaseOperator):
                     if d.id
                 }
             )
-            linked = {c.id: c for ds in datasets for c in self.hook.list_checks(dataset_id=ds)}
+        linked: dict[str, Check] = {}
+        unreadable: dict[str, str] = {}
+        for dataset_id in datasets:
+            with fail_fast():  # a 401 or 400 still fails the task; a 403 or 404 only keeps its incidents open
+                try:
+                    linked.update({c.id: c for c in self.hook.list_checks(dataset_id=dataset_id)})
+                except (SodaCloudPermissionError, SodaCloudNotFoundError) as err:
+                    unreadable[dataset_id] = f"HTTP {err.status_code}"
         linked.update({c.id: c for c in scanned})
         names = {d.id: d.qualified_name or d.name or d.id for c in scanned for d in c.datasets if d.id}
-        verified, blocked = _verified_incidents(list(linked.values()), results)
+        verified, blocked = _verified_incidents(list(linked.values()), results, unreadable)
         for check, incident, why in blocked:
             self.log.warning(
                 "Incident #%s %r (%s) stays as it is: check %r %s. %s",
@@ -263,7 +286,7 @@ class SodaCloudScanTaskBase(SodaCloudBaseOperator):
 
 
 def _verified_incidents(
-    checks: Sequence[Check], results: dict[str, str | None]
+    checks: Sequence[Check], results: dict[str, str | None], unreadable: dict[str, str] | None = None
 ) -> tuple[dict[str, LinkedIncident], list[tuple[Check, LinkedIncident, str]]]:
     """(incidents whose every linked check passes, by id; (check, incident, why) for those that stay).
 
@@ -282,6 +305,11 @@ def _verified_incidents(
         why = _not_passing(check, results)
         if why is None and results.get(check.id) == "pass" and not any(d.id for d in check.datasets):
             why = "passed in this scan, but Soda names no dataset for it: its incident's other checks could not be read"
+        closed = [
+            f"{d.id} ({(unreadable or {})[d.id]})" for d in check.datasets if d.id in (unreadable or {})
+        ]
+        if why is None and results.get(check.id) == "pass" and closed:
+            why = f"passed in this scan, but the other checks of its dataset {', '.join(closed)} could not be read"
         if why is None:
             continue
         for incident in check.incidents:

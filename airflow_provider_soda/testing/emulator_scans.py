@@ -6,8 +6,8 @@ clock, as long as its definition says; a definition with a ``time_limit`` goes t
 finds is chosen by the test (:meth:`ScanBook.next_outcome`): each check of the definition then
 gets a result, and the checks listing returns that result with the incidents linked to the check.
 
-As strict as the contract allows: the fields it makes optional (the counts, ``agentId``,
-``submitted``, ``scanTime``) are left out of some runs' status, chosen by a seeded random
+Strict where it matters: fields the contract makes optional and that must never decide an
+outcome (the counts, ``agentId``, ``submitted``, ``scanTime``) are left out of some runs' status, chosen by a seeded random
 generator (``SODA_EMULATOR_SEED``, reproducible), so that code relying on them fails in tests
 and not at Soda. Kept apart from :mod:`.emulator`, which routes requests here.
 """

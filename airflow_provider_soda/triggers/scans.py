@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
     from airflow_provider_soda.models import Scan
 
+#: Connection lookups in a row that find no connection before the wait ends with an error event.
+MAX_CONNECTION_LOOKUPS = 3
 #: Seconds a booked status slot is kept past its time for this trigger (it sends right after its sleep).
 SLOT_HOLD_SECONDS = 30.0
 
@@ -33,7 +35,8 @@ class SodaCloudScanTrigger(BaseTrigger):
     share the limit in the order they asked, with no 429 and without blocking the event loop.
     Between polls it waits what Soda Cloud's ``X-Soda-Next-Poll-Time`` says, else ``poll_interval``;
     after a failed poll (Soda unreachable, the connection not readable) it waits ``poll_interval``
-    before the next try, so that a wait never spins and always yields to cancellation.
+    before the next try, so that a wait never spins and always yields to cancellation. A
+    connection that is not found three times in a row ends the wait with an error event.
 
     Events carry ``scan_id`` and are ``{"status": "final", "scan": {...}}`` (the status as Soda sent
     it, with at most :data:`~airflow_provider_soda.scanning.MAX_REPORTED_CHECKS` checks and every
@@ -148,6 +151,7 @@ class SodaCloudScanTrigger(BaseTrigger):
         wait = self.first_poll_after
         last: Scan | None = None
         queuing_since: float | None = None
+        missing = 0  # connection lookups in a row that found no connection
         while True:
             failure: str | None = None
             try:
@@ -166,6 +170,12 @@ class SodaCloudScanTrigger(BaseTrigger):
                 failure = str(err)
             except Exception as err:  # a failed connection lookup, say: a later poll may pass
                 failure = f"{type(err).__name__}: {err}"
+                missing = missing + 1 if _connection_not_found(err) else 0
+                if missing >= MAX_CONNECTION_LOOKUPS:
+                    yield self._event("error", message=self._no_connection(err), retryable=False)
+                    return
+            else:
+                missing = 0
             reread = False
             if failure is None:
                 last = scan
@@ -192,6 +202,15 @@ class SodaCloudScanTrigger(BaseTrigger):
             await asyncio.sleep(pause)  # also where a cancellation reaches a wait that keeps failing
             wait = 0.0
 
+    def _no_connection(self, err: Exception) -> str:
+        return (
+            f"The wait for Soda Cloud scan {self.scan_id} ended: connection {self.soda_cloud_conn_id!r} was not "
+            f"found where the trigger runs, {MAX_CONNECTION_LOOKUPS} times in a row ({type(err).__name__}: "
+            f"{err}). Under `airflow dags test` a deferred task's trigger runs in the CLI process: give the "
+            f"connection as AIRFLOW_CONN_{self.soda_cloud_conn_id.upper()} or from a secrets backend there "
+            "(docs: troubleshooting). The scan itself was not cancelled."
+        )
+
     async def on_kill(self) -> None:
         """Cancel the scan this wait's task started when a user stops the task (Airflow 3.3+ calls this)."""
         if not self.cancel_on_kill:
@@ -214,3 +233,8 @@ class SodaCloudScanTrigger(BaseTrigger):
 def _payload(scan: Scan) -> dict[str, Any]:
     """Return the scan as an event carries it: bounded, so that a scan of thousands of checks fits."""
     return scan.bounded(MAX_REPORTED_CHECKS).model_dump(mode="json", by_alias=True)
+
+
+def _connection_not_found(err: Exception) -> bool:
+    """Whether ``err`` is Airflow's "connection not defined" (its class moved between releases)."""
+    return any(cls.__name__ == "AirflowNotFoundException" for cls in type(err).__mro__)
