@@ -134,6 +134,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/rate_limits.py
 	$(BIN)/python bench/incident_waits.py
 	$(BIN)/python bench/scan_waits.py
+	$(BIN)/python bench/contract_verifications.py
 
 ## emulator: serve the offline Soda Cloud on http://127.0.0.1:8765 until Ctrl-C
 emulator: $(STAMP)
