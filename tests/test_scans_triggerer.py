@@ -14,6 +14,7 @@ import pytest
 from test_event_driven import _trigger, airflow_services, api_server_up, runs, task_state, wait_for
 
 from airflow_provider_soda.testing import SodaCloudEmulator
+from airflow_provider_soda.testing.emulator_scans import ScanDefinition
 from airflow_provider_soda.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS, AIRFLOW_V_3_3_PLUS
 
 pytestmark = pytest.mark.standalone
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.standalone
 __all__ = ["airflow_services"]  # the fixture, imported for the tests below
 
 STANDALONE_DAG_FILES = ["tests/standalone_dags/soda_scans_in_triggerer.py"]
+ORDERS = "warehouse/analytics/public/orders"
 
 
 def scan_states(emulator: SodaCloudEmulator) -> dict[str, str]:
@@ -44,11 +46,15 @@ def test_deferred_scans_end_in_a_real_triggerer(
     emulator.scans.next_outcome("orders_daily", "completed", duration=300)
     emulator.scans.next_outcome("payments_daily", "completed", duration=300)
     emulator.scans.next_outcome("inventory_hourly", "completed", duration=300)
+    emulator.scans.add_definition(ScanDefinition("shipments_daily", [], duration=600))
+    emulator.contracts.next_outcome(ORDERS, "completedWithWarnings", duration=20)
 
     wait_for("the API server", lambda: api_server_up(env), 240, log)
     wait_for("the DAGs to be parsed", lambda: _trigger(env, "soda_scan_in_triggerer"), 240, log)
     assert _trigger(env, "soda_scan_cleared_in_triggerer")
     assert _trigger(env, "soda_scan_timeout_in_triggerer")
+    assert _trigger(env, "soda_contract_in_triggerer")
+    assert _trigger(env, "soda_sensor_cleared_in_triggerer")
     if AIRFLOW_V_3_3_PLUS:
         # The worker scenario (4.) runs beside the others where make test runs (the newest Airflow),
         # which shortens the suite. Older lines keep it last: Airflow 2's standalone runs one task
@@ -116,6 +122,52 @@ def test_deferred_scans_end_in_a_real_triggerer(
         )
         assert [r for r in emulator.requests_to("cancel_scan") if r.scan_id == first] == []
         assert scan_states(emulator)[first] == "executing"
+
+    # 5. Soda v4: a contract verification deferred in the triggerer ends, and the task succeeds.
+    verified = wait_for(
+        "the contract verification's task",
+        lambda: [
+            r for r in runs(airflow_services, "soda_contract_in_triggerer", "verify") if r[1] == "success"
+        ],
+        180,
+        log,
+    )
+    assert (verified[0][2]["state"], verified[0][2]["dataset"]) == ("completedWithWarnings", ORDERS)
+
+    # 6. A user clears a deferred sensor: it did not start the scan, so nothing cancels it, even
+    # where the triggerer calls the trigger's on_kill (3.3+).
+    wait_for(
+        "the sensor to defer",
+        lambda: task_state(airflow_services, "soda_sensor_cleared_in_triggerer", "wait") == "deferred",
+        120,
+        log,
+    )
+    (watched,) = scans_of(emulator, "shipments_daily")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "airflow",
+            "tasks",
+            "clear",
+            "soda_sensor_cleared_in_triggerer",
+            "-t",
+            "wait",
+            "-y",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    wait_for(
+        "the cleared sensor to defer again",
+        lambda: task_state(airflow_services, "soda_sensor_cleared_in_triggerer", "wait") == "deferred",
+        120,
+        log,
+    )
+    time.sleep(5)  # what the triggerer's on_kill of the cleared wait would have sent by now
+    assert [r for r in emulator.requests_to("cancel_scan") if r.scan_id == watched] == []
+    assert scan_states(emulator)[watched] == "executing"
 
     # 4. A user clears the task while it waits in the worker: Airflow stops it, on_kill cancels.
     # Before Airflow 3.3 it starts only now (see above).
