@@ -19,8 +19,8 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-soda",
         "name": "Soda Cloud",
-        "description": "`Soda Cloud <https://www.soda.io/>`__: run Soda scans on a Soda Agent and act on "
-        "data-quality incidents from Airflow DAGs.",
+        "description": "`Soda Cloud <https://www.soda.io/>`__: run Soda scans on a Soda Agent, verify data "
+        "contracts on a Soda Runner, and act on data-quality incidents from Airflow DAGs.",
         "versions": [__version__],
         "integrations": [
             {
