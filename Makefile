@@ -56,8 +56,10 @@ COMPAT_RELEASES ?= 2.11.0 3.0.2 3.2.0
 #   (HTTP 422 on every task start); PyJWT 2.11 refuses the token 3.0's login issues (iss=None),
 #   and Flask-JWT-Extended 4.7.3 (under the FAB provider) needs PyJWT 2.11.
 # - 3.2: newer FastAPI and svcs break its task runner (KeyError 'svcs_registry', pydantic errors).
-PINS_2.11.0 :=
-PINS_3.0.2 := fastapi<0.132 svcs<26 pyjwt<2.11 flask-jwt-extended<4.7.3
+# - 2.11 and 3.0: cryptography 51 made MultiFernet a Rust class, on which their get_fernet() cannot
+#   set is_encrypted (AttributeError on every connection read); 3.2 wraps it and needs no pin.
+PINS_2.11.0 := cryptography<51
+PINS_3.0.2 := fastapi<0.132 svcs<26 pyjwt<2.11 flask-jwt-extended<4.7.3 cryptography<51
 PINS_3.2.0 := fastapi<0.137 svcs<26
 # Airflow 3.0 and 3.1 draw a provider's form fields through Flask-AppBuilder's classes and show none
 # without them; deployments that use the UI have the FAB provider (Airflow's image does), so it is

@@ -119,6 +119,11 @@ CANCEL_SCAN = Endpoint(
 
 # -- Soda v4: data contracts verified on a Soda Runner (formerly Soda Agent) -----------------------
 _MANAGE_CONTRACTS = "it needs the 'Manage contracts' permission on the contract's dataset"
+_REFUSED_YAML = (
+    "Soda Cloud refused the contract's YAML: it is not a valid Soda contract, or its 'dataset:' names "
+    "another dataset than the contract's (or, on creation, the dataset already has a contract). Check "
+    "the YAML with Soda's contract reference; connection {conn} points at {base_url}."
+)
 LIST_CONTRACTS = Endpoint(
     "list_contracts",
     "GET",
@@ -135,6 +140,7 @@ CREATE_CONTRACT = Endpoint(
     subject="dataset",
     idempotent=False,
     unsure="The contract may have been created: look at the dataset's contract in Soda Cloud.",
+    hints=((400, _REFUSED_YAML),),
 )
 GET_CONTRACT = Endpoint(
     "get_contract",
@@ -151,6 +157,7 @@ PUBLISH_CONTRACT = Endpoint(
     RateLimit(100, 60),
     _MANAGE_CONTRACTS,
     subject="contract",
+    hints=((400, _REFUSED_YAML),),
 )
 VERIFY_CONTRACT = Endpoint(
     "verify_contract",

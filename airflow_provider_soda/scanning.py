@@ -71,7 +71,7 @@ def scan_failure(scan: Scan, fail_on: Sequence[str]) -> SodaCloudScanFailedError
     if scan.state in INCOMPLETE_STATES:
         why = {
             "failed": "it did not start or did not complete",
-            "timedOut": "the Soda Agent stopped it at its time limit",
+            "timedOut": "the Soda Agent or Runner stopped it at its time limit",
             "canceled": "someone or something cancelled it",
         }[scan.state_value]
         return SodaCloudScanFailedError(

@@ -418,3 +418,26 @@ def test_datasets_contract_matches_sodas_published_one() -> None:
         assert sorted(mine["properties"]) == sorted(sodas["properties"])
     assert "10 requests/60 seconds" in theirs["description"]
     assert ours["x-rate-limit"] == {"requests": 10, "period": 60}
+
+
+SHARED_V4 = SHARED.with_name("contracts-runners.openapi.json")
+
+
+@pytest.mark.skipif(not SHARED_V4.exists(), reason="Soda's published contract is not beside this checkout")
+def test_v4_contract_copy_matches_sodas() -> None:
+    """Drift check of the Soda v4 paths: methods, parameters, responses, limits and the schemas relied on."""
+    published = json.loads(SHARED_V4.read_text())
+    for path, operations in published["paths"].items():
+        for method, theirs in operations.items():
+            ours = CONTRACT["paths"][path][method]
+            assert sorted(p["name"] for p in theirs.get("parameters", [])) == sorted(
+                p["name"] for p in ours.get("parameters", [])
+            ), (method, path)
+            assert set(theirs["responses"]) == set(ours["responses"]), (method, path)
+            requests, _, period = theirs["x-rate-limit"].removesuffix("s").partition("/")
+            assert ours["x-rate-limit"] == {"requests": int(requests), "period": int(period)}, (method, path)
+    for name, schema in published["components"]["schemas"].items():
+        mine = SCHEMAS[name]
+        assert sorted(mine.get("properties", {})) == sorted(schema.get("properties", {})), name
+        assert mine.get("required") == schema.get("required"), name
+        assert mine.get("enum") == schema.get("enum"), name

@@ -314,3 +314,78 @@ def test_the_contract_verify_example(dag_test: Any, soda_cloud_emulator: SodaClo
     assert dag_run.run_id in notes
     assert ORDERS in notes  # the dataset whose checks were read, by name
     assert len(soda_cloud_emulator.requests_to("publish_contract")) == 1
+
+
+# -- found by the review of this work -------------------------------------------------------------
+
+
+def test_a_resumed_verification_reads_nothing_again_so_a_failing_read_cannot_verify_twice(
+    dag_test: Any, soda_cloud_emulator: SodaCloudEmulator
+) -> None:
+    soda_cloud_emulator.contracts.next_outcome(ORDERS, "completed", duration=0.5)
+    soda_cloud_emulator.inject(Fault(status=503, endpoint="get_contract", times=10))
+    dag_run = dag_test("soda_test_contract_deferred")
+    assert dag_run.state == "success"
+    assert len(soda_cloud_emulator.requests_to("verify_contract")) == 1
+    assert soda_cloud_emulator.requests_to("get_contract") == []  # the contract comes from XCom
+    result = xcom_value(dag_run, "verify")
+    assert (result["contract_id"], result["dataset"]) == ("contract-orders", ORDERS)
+
+
+def test_templated_check_paths_and_empty_sources_fail_clearly(
+    dag_test: Any, soda_cloud_emulator: SodaCloudEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    soda_cloud_emulator.contracts.next_outcome(ORDERS, "completed", duration=0.3)
+    good = dag_test("soda_test_contract_templated", conf={"paths": ["checks.row_count"]})
+    assert good.state == "success"
+    assert soda_cloud_emulator.requests_to("verify_contract")[-1].body == {"checkPaths": ["checks.row_count"]}
+
+    empty = dag_test("soda_test_contract_templated", conf={"paths": []})
+    assert empty.state == "failed"
+    assert task_instances(empty)["verify"].try_number == 1
+    assert "check_paths must be a non-empty list" in task_logs(capsys)
+
+    no_source = dag_test("soda_test_contract_templated", conf={"dataset": ""})
+    assert no_source.state == "failed"
+    assert task_instances(no_source)["verify"].try_number == 1
+    assert "exactly one must" in task_logs(capsys)
+    assert len(soda_cloud_emulator.requests_to("verify_contract")) == 1
+
+
+def test_a_refused_publication_says_what_soda_refuses(
+    hook: SodaCloudHook, soda_cloud_emulator: SodaCloudEmulator
+) -> None:
+    with pytest.raises(SodaCloudBadRequestError, match="not a valid Soda contract"):
+        hook.publish_contract("contract-orders", "just: text\n")
+
+
+def test_a_created_contract_answered_200_is_read_too(
+    hook: SodaCloudHook, soda_cloud_emulator: SodaCloudEmulator
+) -> None:
+    body = '{"contract": {"id": "contract-x", "datasetQualifiedName": "warehouse/analytics/public/refunds"}}'
+    soda_cloud_emulator.inject(Fault(status=200, body=body, endpoint="create_contract"))
+    refunds = "warehouse/analytics/public/refunds"
+    created = hook.create_contract(f"dataset: {refunds}\n", dataset_qualified_name=refunds)
+    assert created.id == "contract-x"
+
+
+def test_unknown_check_results_never_count_as_a_pass(
+    dag_test: Any, soda_cloud_emulator: SodaCloudEmulator
+) -> None:
+    soda_cloud_emulator.contracts.next_outcome(
+        ORDERS, "completed", check_results={"checks.row_count": "somethingNew"}, duration=0.3
+    )
+    assert dag_test("soda_test_contract_resolve_worker").state == "success"
+    assert soda_cloud_emulator.incident(DEMO_INCIDENT_ID)["status"] != "resolved"  # its check: unknown
+
+
+def test_runners_that_cannot_be_read_are_said_so_and_the_wait_goes_on(
+    dag_test: Any, soda_cloud_emulator: SodaCloudEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    soda_cloud_emulator.contracts.set_runners_online(False)
+    soda_cloud_emulator.inject(Fault(status=403, endpoint="list_runners", times=5))
+    dag_run = dag_test("soda_test_contract_queued_worker")
+    logs = task_logs(capsys)
+    assert dag_run.state == "failed"  # its timeout: still queuing
+    assert "the Runners could not be read" in logs
+    assert soda_cloud_emulator.requests_to("cancel_scan")  # the timeout still cancels

@@ -109,7 +109,7 @@ class SodaCloudScanRunBase(SodaCloudScanTaskBase):
             if not self.wait_for_completion:
                 self.log.info("Not waiting for Soda Cloud scan %s.", self.scan_id)
                 if scan is None:
-                    return {"scan_id": self.scan_id, "state": None}
+                    return {"scan_id": self.scan_id, "state": None, **self._outcome_extra()}
                 return {**scan.to_xcom(max_checks=MAX_REPORTED_CHECKS), **self._outcome_extra()}
             if (scan is None or not scan.is_final) and self.deferrable:
                 self._defer(deadline, first_poll_after=poll_delay(scan, self.poll_interval))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException
 
+from airflow_provider_soda.hooks.contracts import normalise_check_paths
 from airflow_provider_soda.links.scans import SodaCloudContractLink, SodaCloudScanLink
 from airflow_provider_soda.operators._base import fail_fast
 from airflow_provider_soda.operators._scan_run import SodaCloudScanRunBase
@@ -18,8 +19,9 @@ if TYPE_CHECKING:
 
     from airflow_provider_soda.models import Contract
 
-#: XCom key of the verified contract's id, pushed before the verification starts.
+#: XCom keys of the verified contract's id and dataset, pushed before the verification starts.
 CONTRACT_ID_XCOM_KEY = "soda_cloud_contract_id"
+CONTRACT_DATASET_XCOM_KEY = "soda_cloud_contract_dataset"
 
 
 class SodaCloudVerifyContractOperator(SodaCloudScanRunBase):
@@ -99,42 +101,74 @@ class SodaCloudVerifyContractOperator(SodaCloudScanRunBase):
         self.contract_id = contract_id
         self.contract_file = contract_file
         self.check_paths = check_paths
-        self._verified: Contract | None = None
+        #: (contract id, dataset) of the contract this try verifies; pushed to XCom at the start.
+        self._verified: tuple[str, str | None] | None = None
 
     def _what(self) -> str:
         if self._verified is not None:
-            return f"the contract of dataset {self._verified.dataset_qualified_name or self._verified.id!r}"
+            return f"the contract of dataset {self._verified[1] or self._verified[0]!r}"
         return f"the contract of {self.dataset or self.contract_id or self.contract_file!r}"
 
     def _start(self, context: Context) -> str:
         with fail_fast():
+            check_paths = self._check_paths()  # before anything is published or created
             contract = self._contract()
-            self._verified = contract
-            context["ti"].xcom_push(key=CONTRACT_ID_XCOM_KEY, value=contract.id)
-            return self.hook.verify_contract(contract.id, check_paths=self.check_paths or None)
+        self._verified = (contract.id, contract.dataset_qualified_name)
+        ti = context["ti"]
+        ti.xcom_push(key=CONTRACT_ID_XCOM_KEY, value=contract.id)
+        ti.xcom_push(key=CONTRACT_DATASET_XCOM_KEY, value=contract.dataset_qualified_name)
+        with fail_fast():
+            return self.hook.verify_contract(contract.id, check_paths=check_paths)
 
     def _outcome_extra(self) -> dict[str, Any]:
-        contract = self._verified
-        return {
-            "contract_id": contract.id if contract else self.contract_id,
-            "dataset": contract.dataset_qualified_name if contract else self.dataset,
-        }
+        contract_id, dataset = self._verified or (self.contract_id, self.dataset)
+        return {"contract_id": contract_id, "dataset": dataset}
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
-        """Resume after the trigger; the contract is read back from XCom for the outcome's keys."""
+        """Resume after the trigger; which contract was verified comes back from XCom (no request)."""
         if self._verified is None:
             ti = context["ti"]
-            contract_id = ti.xcom_pull(
-                task_ids=ti.task_id, key=CONTRACT_ID_XCOM_KEY, map_indexes=ti.map_index
-            )
-            if contract_id:
-                with fail_fast():
-                    self._verified = self.hook.get_contract(str(contract_id))
+            pulled = [
+                ti.xcom_pull(task_ids=ti.task_id, key=key, map_indexes=ti.map_index)
+                for key in (CONTRACT_ID_XCOM_KEY, CONTRACT_DATASET_XCOM_KEY)
+            ]
+            if pulled[0]:
+                self._verified = (str(pulled[0]), str(pulled[1]) if pulled[1] else None)
         return super().execute_complete(context, event)
+
+    def _check_paths(self) -> list[str] | None:
+        """Return the rendered ``check_paths``: a list, or a template that rendered a list as text."""
+        value: Any = self.check_paths
+        if isinstance(value, str):
+            import ast
+            import json
+
+            text = value.strip()
+            try:
+                value = json.loads(text)
+            except ValueError:
+                try:
+                    value = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    value = None
+            if not isinstance(value, list):
+                raise AirflowFailException(
+                    f"check_paths rendered {text[:200]!r}, which is not a list of check paths. Give a list "
+                    "(each item may be templated), or a template that renders a JSON list."
+                )
+        if value is None:
+            return None
+        return normalise_check_paths(value)  # an empty list is refused, never 'the whole contract'
 
     # -- which contract ------------------------------------------------------------------------
 
     def _contract(self) -> Contract:
+        given = [name for name in ("dataset", "contract_id", "contract_file") if getattr(self, name)]
+        if len(given) != 1:  # a template rendered empty (or two rendered something)
+            raise AirflowFailException(
+                f"After rendering, {len(given)} of dataset, contract_id and contract_file have a value "
+                f"({', '.join(given) or 'none'}); exactly one must. Check the templates and the DAG run's conf."
+            )
         if self.contract_id:
             return self.hook.get_contract(self.contract_id)
         if self.dataset:

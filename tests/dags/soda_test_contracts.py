@@ -74,3 +74,19 @@ with DAG(dag_id="soda_test_contract_sensor", schedule=None, start_date=datetime(
         resolve_incidents=True,
         fail_on=[],
     )
+
+with DAG(
+    dag_id="soda_test_contract_templated",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    params={"dataset": ORDERS, "paths": ["checks.row_count"]},
+    render_template_as_native_obj=False,
+):
+    SodaCloudVerifyContractOperator(
+        task_id="verify",
+        dataset="{{ params.dataset }}",
+        check_paths="{{ params.paths | tojson }}",
+        poll_interval=0.2,
+        retries=2,
+        retry_delay=timedelta(0),
+    )
