@@ -48,6 +48,7 @@ def test_a_passing_scan_succeeds_with_its_outcome_in_xcom_link_and_log(
     assert "Check chk-orders-freshness: pass" in logs
     assert "Scan ended: completed" in logs
     statuses = soda_cloud_emulator.requests_to("get_scan")
+    assert statuses  # the scan was polled: all() over nothing would pass
     assert all(r.status == 200 for r in statuses)
 
 

@@ -101,8 +101,12 @@ def test_waits_due_together_still_share_requests(soda_cloud_emulator: SodaCloudE
         return poller.polls
 
     polls = asyncio.run(scenario())
-    # One request per poll for both waits (their ids go out together), never one each.
-    assert len(soda_cloud_emulator.requests_to("list_incidents")) <= polls + 1
+    # One request per poll for both waits (their ids go out together), never one each; and the
+    # polls did happen (a count of zero requests must not pass).
+    requests = soda_cloud_emulator.requests_to("list_incidents")
+    assert polls >= 4
+    assert polls <= len(requests) <= polls + 1
+    assert all(r.status == 200 for r in requests)
 
 
 # -- 2. a wait's failure is that wait's --------------------------------------------------------
