@@ -20,6 +20,7 @@ with DAG(
     dag_id="example_soda_quickstart",
     schedule="@daily",
     start_date=datetime(2026, 1, 1),
+    catchup=False,  # Airflow 2.11 would otherwise run every day since the start date
     params={"incident_id": "7d3f9a52-41c6-4b8e-9a0d-2c5e6f1b8a01"},  # from the incident's URL
 ):
 

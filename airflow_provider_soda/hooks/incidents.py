@@ -103,7 +103,7 @@ class IncidentsAPI(SodaCloudClient):
 
         The filters are validated now, before any request; the requests are sent lazily, a page
         at a time, as the caller iterates, so stopping early saves rate-limit slots. See
-        :class:`~airflow_provider_soda.models.IncidentSelection` for the filters; with none at all
+        :class:`~airflow_provider_soda.selection.IncidentSelection` for the filters; with none at all
         this lists every incident the API key's user may view.
 
         :param status: one status or several (``"open"``: every status but ``resolved``).

@@ -244,7 +244,7 @@ class UpdateIncidentsOperator(_IncidentOperatorBase):
     one task paces all requests through one limiter and frees its worker slot between windows.
 
     **By selection.** Instead of ids, ``selection`` names the incidents by the list endpoint's
-    filters (:class:`~airflow_provider_soda.models.IncidentSelection`), e.g.
+    filters (:class:`~airflow_provider_soda.selection.IncidentSelection`), e.g.
     ``{"dataset_id": "ds-orders", "status": "open"}`` -> ``status="resolved"`` after a backfill.
     The selection is resolved once, when the task starts: incidents already as asked are skipped
     without a request, the others are updated (a deferral resumes on that same list, kept in XCom

@@ -129,7 +129,7 @@ class SodaCloudIncidentEventTrigger(BaseEventTrigger):
     Payload: ``change``, ``previous_status`` and the incident's ``id``, ``number``, ``name``,
     ``status``, ``severity`` and ``cloud_url``.
 
-    :param selection: the filters (:class:`~airflow_provider_soda.models.IncidentSelection`); a
+    :param selection: the filters (:class:`~airflow_provider_soda.selection.IncidentSelection`); a
         selection on ``status`` hides status changes that leave it (a resolved incident drops
         out of ``status="open"``): to see resolutions, select on dataset or severity instead.
     :param soda_cloud_conn_id: the connection to poll with.
