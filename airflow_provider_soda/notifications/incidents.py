@@ -56,9 +56,18 @@ class SodaCloudIncidentNotifier(BaseNotifier):
 
     Use it as ``on_failure_callback``, ``on_success_callback`` or ``on_retry_callback``.
 
-    All fields are templated. Arguments are those of
-    :class:`~airflow_provider_soda.operators.incidents.UpdateIncidentOperator`, plus:
+    All fields are templated, as on
+    :class:`~airflow_provider_soda.operators.incidents.UpdateIncidentOperator`.
 
+    :param incident_id: id of the incident (templated).
+    :param status: the status to set (templated); by default ``investigating`` on a failure or a
+        retry and ``resolved`` on a success.
+    :param severity: ``minor``, ``major`` or ``critical`` (templated).
+    :param title: new title (templated).
+    :param description: new description (templated).
+    :param resolution_notes: how the incident was resolved (templated); on a success without
+        them, notes naming the DAG run.
+    :param soda_cloud_conn_id: Airflow connection of type ``soda_cloud`` (templated).
     :param describe_failure: on a failure, replace the incident's description with one naming the
         DAG, run, task and try. Off by default: the description is often written by Soda or by
         the people working the incident, and an update replaces it.
@@ -68,6 +77,8 @@ class SodaCloudIncidentNotifier(BaseNotifier):
     :param hook_params: the hook's retry limits to change, by
         :class:`~airflow_provider_soda.hooks.retry.RetryLimits` field (applied over the budget of
         where the notifier runs).
+    :param context: set by Airflow where it builds the notifier to await it (a deadline alert's
+        callback on 3.1+); not for DAG authors.
     """
 
     # The same fields, templated the same way, as the operator.

@@ -57,7 +57,17 @@ DEFAULT_MAX_INCIDENTS = 100
 
 
 class _IncidentOperatorBase(SodaCloudBaseOperator):
-    """What both update operators share: the update fields and waiting for the rate limit."""
+    """What both update operators share: the update fields and waiting for the rate limit.
+
+    :param status: ``reported``, ``investigating``, ``fixing`` or ``resolved`` (templated).
+    :param severity: ``minor``, ``major`` or ``critical`` (templated).
+    :param title: new title (templated).
+    :param description: new description (templated).
+    :param resolution_notes: how the incident was resolved (templated).
+    :param deferrable: spend long rate-limit waits in the triggerer; defaults to Airflow's
+        ``[operators] default_deferrable``.
+    :param defer_after_seconds: only waits longer than this are deferred (default 5 s).
+    """
 
     template_fields: Sequence[str] = (*UPDATE_FIELDS, *SodaCloudBaseOperator.template_fields)
     ui_color = "#e6f4ea"

@@ -24,6 +24,10 @@ class SodaCloudRateLimitTrigger(BaseTrigger):
     Progress travels in the event payload rather than in the defer call's ``kwargs`` because
     ``dag.test()`` replaces those kwargs with the event, while the event reaches the resumed task
     both there and under a real triggerer.
+
+    :param delay: seconds to wait, on the triggerer's clock.
+    :param moment: when to fire (timezone-aware); only for tasks deferred before 0.5.0.
+    :param progress: what the deferred operator hands back to itself.
     """
 
     def __init__(
