@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from airflow_provider_soda.testing.dag_test import configure_airflow_home, migrate_db, run_dag
 
@@ -80,127 +81,126 @@ def part_one() -> bool:
     return ok
 
 
-def part_two() -> bool:
-    """Fix, verify, resolve: the incident is resolved only when Soda's check passes again."""
+#: One run of a "fix, verify, resolve" story: (what happens, the run's conf, how Soda's checks end
+#: (state, results by check) or None when nothing is checked, the run's expected state, the
+#: incident's expected status).
+Step = tuple[str, dict[str, bool], "tuple[str, dict[str, str]] | None", str, str]
+
+
+def fix_verify_resolve(
+    title: str, dag_id: str, opened_by: str, steps: list[Step], arrange: Any, what: str
+) -> bool:
+    """Run a "fix, verify, resolve" story against a fresh emulator; print each run against what it expects.
+
+    :param arrange: ``arrange(emulator, state, results)`` makes Soda's next check run end so.
+    :param what: what a run of Soda's checks is called in the output ("scan", "verification").
+    """
     from airflow_provider_soda.testing import DEMO_INCIDENT_ID, SodaCloudEmulator
 
-    print(f"\n##### Part 2: {VERIFY_DAG_ID}: fix, verify, resolve #####\n", flush=True)
+    print(f"\n##### {title} #####\n", flush=True)
     with SodaCloudEmulator() as emulator:
         os.environ["AIRFLOW_CONN_SODA_CLOUD_DEFAULT"] = emulator.airflow_connection()
         incident = emulator.incident(DEMO_INCIDENT_ID)
         print(
             f"Incident #{incident['number']} {incident['name']!r} starts as: {incident['status']}; it was "
-            "opened by check chk-orders-row-count of scan definition orders_daily.\n",
+            f"opened by {opened_by}.\n",
             flush=True,
         )
-        still_failing = {
-            "chk-orders-row-count": "fail",
-            "chk-orders-duplicates": "pass",
-            "chk-orders-freshness": "pass",
-        }
-        steps = [
-            ("the load fails", {"fail_pipeline": True}, None, "failed", "investigating"),
-            (
-                "the load succeeds, but Soda's check still fails",
-                {"fail_pipeline": False},
-                ("completedWithFailures", still_failing),
-                "failed",
-                "investigating",
-            ),
-            (
-                "the fixed load succeeds and Soda's check passes",
-                {"fail_pipeline": False},
-                ("completed", {}),
-                "success",
-                "resolved",
-            ),
-        ]
-        ok = True
-        for label, conf, scan, want_run, want_status in steps:
-            expected = " (its traceback is expected)" if want_run == "failed" else ""
-            print(f"=== Run: {label}{expected} ===", flush=True)
-            if scan is not None:
-                emulator.scans.next_outcome("orders_daily", scan[0], check_results=scan[1], duration=1.5)
-            dag_run = run_dag(VERIFY_DAG_ID, conf=conf)
-            status = emulator.incident(DEMO_INCIDENT_ID)["status"]
-            good = dag_run.state == want_run and status == want_status
-            ok &= good
-            scans = list(emulator.scans.runs)
-            scanned = (
-                f"; scan {scans[-1]} ended {emulator.scans.scan(scans[-1])['state']}"
-                if scan
-                else "; no scan ran"
-            )
-            print(
-                f"--> DAG run {dag_run.run_id}: {dag_run.state} (expected {want_run}){scanned}; incident "
-                f"status: {status} (expected {want_status}) {'OK' if good else 'MISMATCH'}\n",
-                flush=True,
-            )
-        final = emulator.incident(DEMO_INCIDENT_ID)
-        print(f"Resolution notes: {final.get('resolutionNotes')}")
-    return ok
-
-
-def part_three() -> bool:
-    """Fix, verify, resolve on Soda v4: the orders contract is verified on a Soda Runner."""
-    from airflow_provider_soda.testing import DEMO_INCIDENT_ID, SodaCloudEmulator
-
-    print(f"\n##### Part 3: {CONTRACT_DAG_ID}: fix, verify, resolve on Soda v4 #####\n", flush=True)
-    with SodaCloudEmulator() as emulator:
-        os.environ["AIRFLOW_CONN_SODA_CLOUD_DEFAULT"] = emulator.airflow_connection()
-        incident = emulator.incident(DEMO_INCIDENT_ID)
-        print(
-            f"Incident #{incident['number']} {incident['name']!r} starts as: {incident['status']}; it was "
-            f"opened by check checks.row_count of the contract of {ORDERS}.\n",
-            flush=True,
-        )
-        steps = [
-            ("the load fails", {"fail_pipeline": True}, None, "failed", "investigating"),
-            (
-                "the load succeeds, but the contract's row count check still fails",
-                {"fail_pipeline": False},
-                (
-                    "completedWithFailures",
-                    {
-                        "checks.row_count": "fail",
-                        "columns.id.checks.duplicate": "pass",
-                        "checks.freshness": "pass",
-                    },
-                ),
-                "failed",
-                "investigating",
-            ),
-            (
-                "the fixed load succeeds and the contract passes",
-                {"fail_pipeline": False},
-                ("completed", {}),
-                "success",
-                "resolved",
-            ),
-        ]
         ok = True
         for label, conf, outcome, want_run, want_status in steps:
             expected = " (its traceback is expected)" if want_run == "failed" else ""
             print(f"=== Run: {label}{expected} ===", flush=True)
             if outcome is not None:
-                emulator.contracts.next_outcome(ORDERS, outcome[0], check_results=outcome[1], duration=1.5)
-            dag_run = run_dag(CONTRACT_DAG_ID, conf=conf)
+                arrange(emulator, *outcome)
+            dag_run = run_dag(dag_id, conf=conf)
             status = emulator.incident(DEMO_INCIDENT_ID)["status"]
             good = dag_run.state == want_run and status == want_status
             ok &= good
-            scans = list(emulator.scans.runs)
-            verified = (
-                f"; verification {scans[-1]} ended {emulator.scans.scan(scans[-1])['state']}"
+            runs = list(emulator.scans.runs)
+            checked = (
+                f"; {what} {runs[-1]} ended {emulator.scans.scan(runs[-1])['state']}"
                 if outcome
-                else "; nothing was verified"
+                else f"; no {what} ran"
             )
             print(
-                f"--> DAG run {dag_run.run_id}: {dag_run.state} (expected {want_run}){verified}; incident "
+                f"--> DAG run {dag_run.run_id}: {dag_run.state} (expected {want_run}){checked}; incident "
                 f"status: {status} (expected {want_status}) {'OK' if good else 'MISMATCH'}\n",
                 flush=True,
             )
         print(f"Resolution notes: {emulator.incident(DEMO_INCIDENT_ID).get('resolutionNotes')}")
     return ok
+
+
+def part_two() -> bool:
+    """Fix, verify, resolve: the incident is resolved only when Soda's check passes again."""
+    still_failing = {
+        "chk-orders-row-count": "fail",
+        "chk-orders-duplicates": "pass",
+        "chk-orders-freshness": "pass",
+    }
+    steps: list[Step] = [
+        ("the load fails", {"fail_pipeline": True}, None, "failed", "investigating"),
+        (
+            "the load succeeds, but Soda's check still fails",
+            {"fail_pipeline": False},
+            ("completedWithFailures", still_failing),
+            "failed",
+            "investigating",
+        ),
+        (
+            "the fixed load succeeds and Soda's check passes",
+            {"fail_pipeline": False},
+            ("completed", {}),
+            "success",
+            "resolved",
+        ),
+    ]
+    return fix_verify_resolve(
+        f"Part 2: {VERIFY_DAG_ID}: fix, verify, resolve",
+        VERIFY_DAG_ID,
+        "check chk-orders-row-count of scan definition orders_daily",
+        steps,
+        lambda emulator, state, results: emulator.scans.next_outcome(
+            "orders_daily", state, check_results=results, duration=1.5
+        ),
+        "scan",
+    )
+
+
+def part_three() -> bool:
+    """Fix, verify, resolve on Soda v4: the orders contract is verified on a Soda Runner."""
+    still_failing = {
+        "checks.row_count": "fail",
+        "columns.id.checks.duplicate": "pass",
+        "checks.freshness": "pass",
+    }
+    steps: list[Step] = [
+        ("the load fails", {"fail_pipeline": True}, None, "failed", "investigating"),
+        (
+            "the load succeeds, but the contract's row count check still fails",
+            {"fail_pipeline": False},
+            ("completedWithFailures", still_failing),
+            "failed",
+            "investigating",
+        ),
+        (
+            "the fixed load succeeds and the contract passes",
+            {"fail_pipeline": False},
+            ("completed", {}),
+            "success",
+            "resolved",
+        ),
+    ]
+    return fix_verify_resolve(
+        f"Part 3: {CONTRACT_DAG_ID}: fix, verify, resolve on Soda v4",
+        CONTRACT_DAG_ID,
+        f"check checks.row_count of the contract of {ORDERS}",
+        steps,
+        lambda emulator, state, results: emulator.contracts.next_outcome(
+            ORDERS, state, check_results=results, duration=1.5
+        ),
+        "verification",
+    )
 
 
 def main() -> int:

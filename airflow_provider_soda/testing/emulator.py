@@ -694,20 +694,6 @@ def _scan_route(method: str, raw_path: str) -> tuple[str | None, str | None]:
 _SCAN_BUCKETS = frozenset({GET_SCAN.bucket, SCAN_LOGS.bucket, CANCEL_SCAN.bucket})
 
 
-_V4_BUCKETS = frozenset(
-    e.bucket
-    for e in (
-        LIST_CONTRACTS,
-        CREATE_CONTRACT,
-        GET_CONTRACT,
-        PUBLISH_CONTRACT,
-        VERIFY_CONTRACT,
-        LIST_RUNNERS,
-        GET_RUNNER,
-        GET_DATASET,
-        GET_DATASET_BY_NAME,
-    )
-)
 #: (method, path prefix, what follows the prefix: "" none, "id" one segment, "id/verify"): bucket.
 _V4_ROUTES: dict[tuple[str, str, str], str] = {
     ("GET", "/api/v1/contracts", ""): LIST_CONTRACTS.bucket,
@@ -720,6 +706,7 @@ _V4_ROUTES: dict[tuple[str, str, str], str] = {
     ("GET", "/api/v1/datasets/byDatasetQualifiedName/", "id"): GET_DATASET_BY_NAME.bucket,
     ("GET", "/api/v1/datasets/", "id"): GET_DATASET.bucket,
 }
+_V4_BUCKETS = frozenset(_V4_ROUTES.values())
 
 
 def _v4_shape(raw_path: str) -> list[tuple[str, str, str | None]]:
