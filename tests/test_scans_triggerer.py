@@ -25,6 +25,16 @@ STANDALONE_DAG_FILES = ["tests/standalone_dags/soda_scans_in_triggerer.py"]
 ORDERS = "warehouse/analytics/public/orders"
 
 
+def clear_task(env: dict[str, str], dag_id: str, task_id: str) -> None:
+    """Clear a task as a user does, with the CLI."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "tasks", "clear", dag_id, "-t", task_id, "-y"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
 def scan_states(emulator: SodaCloudEmulator) -> dict[str, str]:
     return {scan_id: emulator.scans.scan(scan_id)["state"] for scan_id in list(emulator.scans.runs)}
 
@@ -88,22 +98,7 @@ def test_deferred_scans_end_in_a_real_triggerer(
         log,
     )
     (first,) = scans_of(emulator, "orders_daily")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "airflow",
-            "tasks",
-            "clear",
-            "soda_scan_cleared_in_triggerer",
-            "-t",
-            "scan",
-            "-y",
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    clear_task(env, "soda_scan_cleared_in_triggerer", "scan")
     if AIRFLOW_V_3_3_PLUS:
         wait_for(
             "the cleared task's scan to be cancelled",
@@ -143,22 +138,7 @@ def test_deferred_scans_end_in_a_real_triggerer(
         log,
     )
     (watched,) = scans_of(emulator, "shipments_daily")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "airflow",
-            "tasks",
-            "clear",
-            "soda_sensor_cleared_in_triggerer",
-            "-t",
-            "wait",
-            "-y",
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    clear_task(env, "soda_sensor_cleared_in_triggerer", "wait")
     wait_for(
         "the cleared sensor to defer again",
         lambda: task_state(airflow_services, "soda_sensor_cleared_in_triggerer", "wait") == "deferred",
@@ -181,22 +161,7 @@ def test_deferred_scans_end_in_a_real_triggerer(
         60,
         log,
     )
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "airflow",
-            "tasks",
-            "clear",
-            "soda_scan_cleared_in_worker",
-            "-t",
-            "scan",
-            "-y",
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    clear_task(env, "soda_scan_cleared_in_worker", "scan")
     if AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS:
         # Airflow 3.0's task runner never calls on_kill (3.1 does again): the scan runs on, as the
         # README's cancellation table says.
