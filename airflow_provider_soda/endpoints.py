@@ -189,6 +189,20 @@ GET_DATASET_BY_NAME = Endpoint(
     "reading a dataset needs the 'View dataset' permission on it",
     subject="dataset",
 )
+# Not an API path: the URL a webhook delivery offers (``incidentLinkCallbackUrl``), on the
+# connection's own Soda Cloud host (hooks/incidents.py checks that). Soda documents no limit for
+# it; the update endpoint's is assumed. Adding a link twice would show it twice: not idempotent.
+INCIDENT_LINK = Endpoint(
+    "incident_link",
+    "POST",
+    "{incident_link_callback_url}",
+    RateLimit(10, 60),
+    subject="incident link",
+    idempotent=False,
+    unsure="The link may have been added to the incident; look at its links in Soda Cloud.",
+)
+#: The webhook receiver's link-back path in the emulator (Soda's own callback paths are opaque).
+EMULATOR_INCIDENT_LINK_PREFIX = "/integrations/webhook/incident-links/"
 
 ENDPOINTS: dict[str, Endpoint] = {
     e.bucket: e
@@ -211,6 +225,7 @@ ENDPOINTS: dict[str, Endpoint] = {
         GET_RUNNER,
         GET_DATASET,
         GET_DATASET_BY_NAME,
+        INCIDENT_LINK,
     )
 }
 

@@ -193,3 +193,8 @@ class SodaCloudScanTimeoutError(SodaCloudError):
     """A scan was still running when the task's ``timeout`` passed; it was cancelled."""
 
     retryable = True
+
+
+def connection_not_found(err: BaseException) -> bool:
+    """Whether ``err`` is Airflow's "connection not defined" (its class moved between releases)."""
+    return any(cls.__name__ == "AirflowNotFoundException" for cls in type(err).__mro__)

@@ -67,6 +67,13 @@ def get_provider_info() -> dict[str, Any]:
                 "factory": "airflow_provider_soda.assets.create_asset",
             }
         ],
+        # Airflow 3's API server mounts the webhook receiver from it (docs: webhooks).
+        "plugins": [
+            {
+                "name": "soda_cloud_webhooks",
+                "plugin-class": "airflow_provider_soda.plugins.webhooks.SodaCloudWebhookPlugin",
+            }
+        ],
         "notifications": ["airflow_provider_soda.notifications.incidents.SodaCloudIncidentNotifier"],
         "extra-links": [
             "airflow_provider_soda.links.incidents.SodaCloudIncidentLink",
@@ -127,6 +134,15 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "string",
                         "example": "prod-airflow-soda",
                         "default": "airflow-provider-soda",
+                    },
+                    "webhook_duplicate_window": {
+                        "description": "Seconds within which the webhook receiver treats a delivery "
+                        "equal to an earlier one (same connection, same JSON body) as Soda sending it "
+                        "again, and emits no second asset event (docs: webhooks).",
+                        "version_added": "0.7.0",
+                        "type": "float",
+                        "example": "3600",
+                        "default": "86400",
                     },
                     "notifier_timeout": {
                         "description": "Seconds a task-level SodaCloudIncidentNotifier may wait in line for "

@@ -51,6 +51,16 @@ METRICS: dict[str, tuple[str, str]] = {
         "scans that ended, by final state (completed, failed, ...)",
     ),
     "soda_cloud.scan.duration": ("timer", "a scan's duration in Soda Cloud, from its start to its end"),
+    "soda_cloud.webhooks.<result>": (
+        "counter",
+        "webhook deliveries received, by result: delivered (asset events created), duplicate (sent "
+        "before), ignored (nothing to emit), rejected (400)",
+    ),
+    "soda_cloud.webhooks.asset_events": ("counter", "asset events the webhook receiver created"),
+    "soda_cloud.webhooks.link_back.<result>": (
+        "counter",
+        "links back to Soda incidents: sent, or refused (another host, no API key, Soda said no)",
+    ),
 }
 
 

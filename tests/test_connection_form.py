@@ -40,6 +40,8 @@ def test_legacy_fields_use_only_the_classes_old_uis_accept() -> None:
         "update_incident_period": "string",
         "rate_limit_group": "string",
         "rate_limits": "string",
+        "webhook_token": "password",
+        "webhook_link_back": "boolean",
     }
     assert "One of: eu, us (default eu)." in legacy_description(CONN_FIELDS["region"])
     assert legacy_description(CONN_FIELDS["rate_limits"]).endswith("A JSON object.")

@@ -52,10 +52,13 @@ STANDALONE_DAG_EDITS = {"poll_interval=10,": "poll_interval=2,"}
 
 
 @contextlib.contextmanager
-def standalone_airflow(dag_files: list[str], emulator: SodaCloudEmulator, tmp: Path) -> Iterator[Path]:
+def standalone_airflow(
+    dag_files: list[str], emulator: SodaCloudEmulator, tmp: Path, env_overrides: dict[str, str] | None = None
+) -> Iterator[Path]:
     """``airflow standalone`` on a fresh SQLite DB under ``tmp``, running ``dag_files``; yields the DB.
 
-    ``dag_files`` are paths from the repository's root, copied with :data:`STANDALONE_DAG_EDITS`.
+    ``dag_files`` are paths from the repository's root, copied with :data:`STANDALONE_DAG_EDITS`;
+    ``env_overrides`` add to (or replace) the environment it runs in (connections, say).
     """
     home, dags, port = tmp / "home", tmp / "dags", _free_port()
     dags.mkdir(parents=True)
@@ -86,6 +89,7 @@ def standalone_airflow(dag_files: list[str], emulator: SodaCloudEmulator, tmp: P
     }
     if not AIRFLOW_V_3_0_PLUS:  # Airflow 2's web server, in place of the API server
         env["AIRFLOW__WEBSERVER__WEB_SERVER_PORT"] = str(port)
+    env.update(env_overrides or {})
     log = (tmp / "standalone.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "airflow", "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,

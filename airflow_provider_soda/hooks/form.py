@@ -72,6 +72,19 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "Leave empty for Soda Cloud's documented limits.",
         "schema": {"type": ["object", "null"]},
     },
+    "webhook_token": {
+        "label": "Webhook token (receives Soda webhooks)",
+        "description": "Set it to receive Soda Cloud's webhooks at /soda-cloud/webhooks/<this "
+        "connection's id> on the Airflow API server; Soda must send the header "
+        "'Authorization: Bearer <token>'. At least 16 characters. Empty: no webhooks.",
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
+    "webhook_link_back": {
+        "label": "Link incidents back to Airflow",
+        "description": "When a webhook delivery offers it, add a link to the Airflow asset "
+        "to the Soda Cloud incident (sent only to this connection's own Soda Cloud host).",
+        "schema": {"type": ["boolean", "null"], "default": False},
+    },
 }
 
 #: Standard fields: which are hidden, and how the others are labelled.
@@ -96,7 +109,7 @@ def _types(schema: dict[str, Any]) -> set[str]:
 
 
 def legacy_widget_kind(schema: dict[str, Any]) -> str:
-    """Return which of the form classes old UIs accept renders ``schema``: password, integer or string.
+    """Return which of the form classes old UIs accept renders ``schema``: password, integer, boolean or string.
 
     Those UIs accept only string, password, integer and boolean fields, so a choice becomes text
     with its values in the description, and a number or a JSON object becomes text too (the
@@ -106,6 +119,8 @@ def legacy_widget_kind(schema: dict[str, Any]) -> str:
         return "password"
     if "integer" in _types(schema):
         return "integer"
+    if "boolean" in _types(schema):
+        return "boolean"
     return "string"
 
 
@@ -125,7 +140,7 @@ def connection_form_widgets() -> dict[str, Any]:
     """``get_connection_form_widgets()`` for Airflow 2.11, 3.0 and 3.1, built from :data:`CONN_FIELDS`."""
     from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
     from flask_babel import lazy_gettext
-    from wtforms import IntegerField, PasswordField, StringField
+    from wtforms import BooleanField, IntegerField, PasswordField, StringField
     from wtforms.validators import NumberRange, Optional
 
     widgets: dict[str, Any] = {}
@@ -134,6 +149,8 @@ def connection_form_widgets() -> dict[str, Any]:
         kind = legacy_widget_kind(field["schema"])
         if kind == "password":
             widgets[name] = PasswordField(label, widget=BS3PasswordFieldWidget(), description=description)
+        elif kind == "boolean":
+            widgets[name] = BooleanField(label, description=description)
         elif kind == "integer":
             minimum = field["schema"].get("minimum")
             validators = [Optional(), *([NumberRange(min=minimum)] if minimum is not None else [])]

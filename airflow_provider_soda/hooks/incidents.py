@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from airflow_provider_soda.endpoints import LIST_INCIDENTS, MAX_LIST_ITEMS, UPDATE_INCIDENT
+from airflow_provider_soda.endpoints import INCIDENT_LINK, LIST_INCIDENTS, MAX_LIST_ITEMS, UPDATE_INCIDENT
 from airflow_provider_soda.exceptions import SodaCloudNotFoundError, SodaCloudValidationError
 from airflow_provider_soda.hooks.transport import SodaCloudClient, _page_size, _parse
 from airflow_provider_soda.models import Incident, IncidentPage, IncidentUpdate, normalise_incident_id
@@ -145,6 +145,20 @@ class IncidentsAPI(SodaCloudClient):
                     seen.add(incident.id)
                     yield incident
 
+    def add_incident_link(self, callback_url: str, *, url: str, text: str) -> None:
+        """Add a link to an incident through the callback a webhook delivery offered.
+
+        :param callback_url: the delivery's ``incidentLinkCallbackUrl``; it must be on this
+            connection's Soda Cloud (:func:`callback_path`), or nothing is sent.
+        :param url: where the link points (the Airflow asset's page).
+        :param text: the link's text in Soda Cloud.
+        :raises SodaCloudValidationError: the callback is on another host; nothing was sent.
+        """
+        path = callback_path(self.base_url, callback_url)
+        self._exchange(
+            INCIDENT_LINK, path, subject="incident link", json={"url": url, "text": text}, expect_json=False
+        )
+
     def get_incident(self, incident_id: str) -> Incident:
         """Read one incident (Soda Cloud has no GET-one endpoint: this filters the list).
 
@@ -180,6 +194,46 @@ class IncidentsAPI(SodaCloudClient):
             status_code=404,
             url=f"{self.base_url}{LIST_INCIDENTS.path}",
         )
+
+
+def callback_path(base_url: str, callback_url: str) -> str:
+    """Return the path (and query) of ``callback_url`` on the Soda Cloud at ``base_url``; refuses any other URL.
+
+    A webhook delivery is only as trustworthy as its token, so a callback URL is used only when
+    it is on the connection's own Soda Cloud: same scheme (https, or http for a loopback test
+    server the connection itself names), host and port, under the base URL's path, with no user
+    info. Anything else (an internal address in a forged payload, say) is refused: no request
+    goes to any other host.
+    """
+    base, url = urlsplit(base_url), urlsplit(callback_url.strip())
+    try:
+        same_port = (url.port or _DEFAULT_PORTS.get(url.scheme)) == (
+            base.port or _DEFAULT_PORTS.get(base.scheme)
+        )
+    except ValueError:
+        same_port = False
+    prefix = base.path.rstrip("/") + "/"
+    ok = (
+        url.scheme == base.scheme
+        and url.scheme in _DEFAULT_PORTS
+        and url.username is None
+        and url.password is None
+        and (url.hostname or "").lower() == (base.hostname or "").lower()
+        and same_port
+        and url.path.startswith(prefix)
+        and "/../" not in url.path + "/"
+        and not url.fragment
+    )
+    if not ok:
+        raise SodaCloudValidationError(
+            # Scheme and host only: a callback's path and query may hold a token.
+            f"Refused the incident link callback on {url.scheme}://{url.hostname}: it is not on "
+            f"this connection's Soda Cloud ({base_url}). Only callbacks on that host are called."
+        )
+    return url.path[len(base.path.rstrip("/")) :] + (f"?{url.query}" if url.query else "")
+
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 def _id_sequence(incident_ids: Iterable[str]) -> tuple[str, ...]:

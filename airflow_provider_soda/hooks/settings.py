@@ -94,6 +94,53 @@ class SodaCloudSettings:
         )
 
 
+#: A webhook token shorter than this is refused (deliveries get 404, and the log says why): it
+#: would be guessable by anyone who can reach the API server.
+MIN_WEBHOOK_TOKEN_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """What the webhook receiver needs of a connection; the token is kept out of ``repr``.
+
+    Only a ``soda_cloud`` connection with a ``webhook_token`` receives; the API key is not needed
+    (a link back is sent with it when set). ``base_url`` is None when the host or region is
+    invalid: deliveries are still received, and no link back is sent.
+    """
+
+    conn_id: str
+    token: str = field(repr=False)
+    base_url: str | None = None
+    link_back: bool = False
+    problem: str | None = None
+
+    @classmethod
+    def from_connection(cls, conn: Connection) -> WebhookSettings | None:
+        """Return the connection's webhook settings, or None when it does not receive webhooks."""
+        if (conn.conn_type or "").replace("-", "_") != CONN_TYPE:
+            return None
+        extra = _extra(conn)
+        token = _get(extra, "webhook_token")
+        if not isinstance(token, str) or not token.strip():
+            return None
+        problem = None
+        try:
+            base_url: str | None = _base_url(conn.conn_id, conn.host, conn.port, _get(extra, "region"))
+        except SodaCloudConfigError as err:
+            base_url, problem = None, str(err)
+        return cls(
+            conn_id=conn.conn_id,
+            token=token.strip(),
+            base_url=base_url,
+            link_back=_get(extra, "webhook_link_back") in (True, "true", "True", "1", 1),
+            problem=problem,
+        )
+
+    @property
+    def token_too_short(self) -> bool:
+        return len(self.token) < MIN_WEBHOOK_TOKEN_LENGTH
+
+
 def _extra(conn: Connection) -> dict[str, Any]:
     try:
         extra = conn.extra_dejson

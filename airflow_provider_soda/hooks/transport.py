@@ -113,6 +113,14 @@ class SodaCloudClient(BaseHook):
             self.__dict__["settings"] = _masked_settings(conn)
         return self.settings
 
+    def use_connection(self, conn: Any) -> None:
+        """Use a connection the caller has read already.
+
+        The webhook receiver, on the API server, reads connections through Airflow's core, where
+        the Task SDK's lookup is not available.
+        """
+        self.__dict__["settings"] = _masked_settings(conn)
+
     @property
     def base_url(self) -> str:
         return self.settings.base_url

@@ -47,6 +47,13 @@ if TYPE_CHECKING:
         ScanLogPage,
         ScanState,
     )
+    from airflow_provider_soda.models.webhooks import (
+        WebhookCheckResult,
+        WebhookContract,
+        WebhookDataset,
+        WebhookDelivery,
+        WebhookIncident,
+    )
 
 #: Public name -> the module (of this package) that defines it.
 _WHERE: dict[str, str] = {
@@ -87,6 +94,11 @@ _WHERE: dict[str, str] = {
     "ScanLogLevel": "scans",
     "ScanLogPage": "scans",
     "ScanState": "scans",
+    "WebhookCheckResult": "webhooks",
+    "WebhookContract": "webhooks",
+    "WebhookDataset": "webhooks",
+    "WebhookDelivery": "webhooks",
+    "WebhookIncident": "webhooks",
 }
 
 
@@ -136,6 +148,11 @@ __all__ = [
     "ScanLogPage",
     "ScanState",
     "TestLogin",
+    "WebhookCheckResult",
+    "WebhookContract",
+    "WebhookDataset",
+    "WebhookDelivery",
+    "WebhookIncident",
     "normalise_enum_value",
     "normalise_id",
     "normalise_incident_id",

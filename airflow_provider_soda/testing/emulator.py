@@ -27,12 +27,14 @@ from urllib.parse import parse_qs, quote, unquote
 from airflow_provider_soda.endpoints import (
     CANCEL_SCAN,
     CREATE_CONTRACT,
+    EMULATOR_INCIDENT_LINK_PREFIX,
     ENDPOINTS,
     GET_CONTRACT,
     GET_DATASET,
     GET_DATASET_BY_NAME,
     GET_RUNNER,
     GET_SCAN,
+    INCIDENT_LINK,
     LIST_CHECKS,
     LIST_CONTRACTS,
     LIST_DATASETS,
@@ -297,6 +299,7 @@ class SodaCloudEmulator:
         self._lock = threading.RLock()
         self._incidents: dict[str, dict[str, Any]] = {}
         self._history: dict[str, list[dict[str, Any]]] = {}
+        self._links: dict[str, list[dict[str, str]]] = {}
         self._windows: dict[tuple[str, str], deque[float]] = {}
         self._faults: list[Fault] = []
         self._server: ThreadingHTTPServer | None = None
@@ -383,6 +386,56 @@ class SodaCloudEmulator:
         with self._lock:
             record = self._incidents.get(incident_id)
             return None if record is None else self._content(record)
+
+    def links(self, incident_id: str) -> list[dict[str, Any]]:
+        """Return the links added to an incident through its webhook link callback, in order."""
+        with self._lock:
+            return [dict(link) for link in self._links.get(incident_id, [])]
+
+    def webhook_delivery(self, incident_id: str, event: str = "incidentUpdated") -> dict[str, Any]:
+        """Return a webhook delivery about one incident, as Soda Cloud POSTs it.
+
+        ``event`` is ``incidentCreated`` or ``incidentUpdated``; the link callback is on this emulator.
+        """
+        with self._lock:
+            record = dict(self._incidents[incident_id])
+        dataset_id = record.get("datasetId")
+        datasets = [{"id": dataset_id, "name": dataset_id}] if dataset_id else []
+        return {
+            "event": event,
+            "incident": {
+                "id": record["id"],
+                "number": record.get("number"),
+                "title": record.get("name"),
+                "severity": record.get("severity"),
+                "status": record.get("status"),
+                "sodaCloudUrl": f"{self.url}/incidents/{quote(record['id'], safe='')}",
+                "incidentLinkCallbackUrl": f"{self.url}{EMULATOR_INCIDENT_LINK_PREFIX}{quote(record['id'], safe='')}",
+                "checkResults": [
+                    {
+                        "id": f"check-{record['id'][:8]}",
+                        "name": f"Check behind incident #{record.get('number')}",
+                        "sodaCloudUrl": f"{self.url}/checks/check-{record['id'][:8]}",
+                        "datasets": datasets,
+                        "outcome": "fail",
+                    }
+                ],
+            },
+        }
+
+    def _add_link(self, incident_id: str, body: Any) -> tuple[int, Any]:
+        """Answer the link callback of a webhook delivery: ``{"url", "text"}`` added to the incident."""
+        with self._lock:
+            if incident_id not in self._incidents:
+                return 404, {"code": "not_found", "message": "No such incident"}
+            if not (
+                isinstance(body, dict)
+                and isinstance(body.get("url"), str)
+                and isinstance(body.get("text"), str)
+            ):
+                return 400, {"code": "bad_request", "message": 'Expected {"url": ..., "text": ...}'}
+            self._links.setdefault(incident_id, []).append({"url": body["url"], "text": body["text"]})
+            return 200, {}
 
     def incident_ids(self) -> list[str]:
         with self._lock:
@@ -746,6 +799,10 @@ def _route(method: str, raw_path: str) -> tuple[str | None, str | None]:
         return TRIGGER_SCAN.bucket, None
     if raw_path.startswith(_SCANS_PREFIX):
         return _scan_route(method, raw_path)
+    if raw_path.startswith(EMULATOR_INCIDENT_LINK_PREFIX) and method == "POST":
+        segment = raw_path[len(EMULATOR_INCIDENT_LINK_PREFIX) :]
+        if segment and "/" not in segment:
+            return INCIDENT_LINK.bucket, unquote(segment)
     if raw_path.startswith(_INCIDENTS_PREFIX) and method == "POST":
         segment = raw_path[len(_INCIDENTS_PREFIX) :]
         if segment and "/" not in segment:
@@ -908,6 +965,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload, headers = em.scans.cancel(resource_id or "")
         elif endpoint == SCAN_LOGS.bucket:
             status, payload, headers = em.scans.logs(resource_id or "", query)
+        elif endpoint == INCIDENT_LINK.bucket:
+            status, payload = em._add_link(resource_id or "", body)
         elif endpoint in _V4_BUCKETS:
             status, payload, headers = em._v4(endpoint, resource_id or "", query, body)
         else:

@@ -9,7 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_soda.exceptions import SodaCloudAuthenticationError, SodaCloudError
+from airflow_provider_soda.exceptions import (
+    SodaCloudAuthenticationError,
+    SodaCloudError,
+    connection_not_found,
+)
 from airflow_provider_soda.scanning import (
     DEFAULT_POLL_INTERVAL,
     MAX_REPORTED_CHECKS,
@@ -170,7 +174,7 @@ class SodaCloudScanTrigger(BaseTrigger):
                 failure = str(err)
             except Exception as err:  # a failed connection lookup, say: a later poll may pass
                 failure = f"{type(err).__name__}: {err}"
-                missing = missing + 1 if _connection_not_found(err) else 0
+                missing = missing + 1 if connection_not_found(err) else 0
                 if missing >= MAX_CONNECTION_LOOKUPS:
                     yield self._event("error", message=self._no_connection(err), retryable=False)
                     return
@@ -233,8 +237,3 @@ class SodaCloudScanTrigger(BaseTrigger):
 def _payload(scan: Scan) -> dict[str, Any]:
     """Return the scan as an event carries it: bounded, so that a scan of thousands of checks fits."""
     return scan.bounded(MAX_REPORTED_CHECKS).model_dump(mode="json", by_alias=True)
-
-
-def _connection_not_found(err: Exception) -> bool:
-    """Whether ``err`` is Airflow's "connection not defined" (its class moved between releases)."""
-    return any(cls.__name__ == "AirflowNotFoundException" for cls in type(err).__mro__)

@@ -1,0 +1,185 @@
+"""What the receiver does with a delivery, without HTTP: blocking, so the app runs it in a thread.
+
+:func:`webhook_settings` finds the connection and its token, :func:`authorized` checks the
+token, :func:`deliver` parses the body and records its asset events, and :func:`link_back` adds
+the link to the incident in Soda Cloud afterwards. The HTTP layer (:mod:`.app`) only maps their
+results to status codes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_soda import metrics
+from airflow_provider_soda.hooks.settings import WebhookSettings
+from airflow_provider_soda.models.webhooks import WebhookDelivery
+from airflow_provider_soda.webhooks.asset_events import record
+from airflow_provider_soda.webhooks.events import fingerprint, plan
+
+log = logging.getLogger(__name__)
+
+#: The largest body accepted (Soda's deliveries are a few KiB; a contract's contents is the biggest).
+MAX_BODY_BYTES = 1024 * 1024
+#: Seconds within which an equal delivery is the same delivery (``[soda_cloud] webhook_duplicate_window``).
+DEFAULT_DUPLICATE_WINDOW = 86400.0
+#: The deepest nesting accepted: Soda's deliveries are a few levels deep, and a deeper body would
+#: only cost recursion in every step after parsing.
+MAX_DEPTH = 32
+#: Results, as metrics name them (docs: metrics).
+DELIVERED, DUPLICATE, IGNORED, REJECTED = "delivered", "duplicate", "ignored", "rejected"
+LINK_SENT, LINK_REFUSED = "sent", "refused"
+#: What an Airflow connection id may look like; anything else cannot name one (answered 404).
+_CONN_ID = re.compile(r"[\w.-]{1,250}")
+
+
+@dataclass
+class Answer:
+    """The receiver's answer: an HTTP status, a JSON body, and a link back to send afterwards."""
+
+    status: int
+    body: dict[str, Any]
+    link_back: tuple[str, str, str] | None = None  # (callback URL, link URL, text)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+NOT_FOUND = Answer(404, {"detail": "Not Found"})
+UNAUTHORIZED = Answer(401, {"detail": "Unauthorized"}, headers={"WWW-Authenticate": "Bearer"})
+
+
+def webhook_settings(conn_id: str) -> WebhookSettings | None:
+    """Return the webhook settings of connection ``conn_id``, or None when it does not receive webhooks.
+
+    An unknown connection, another type of connection, one without ``webhook_token`` and one
+    whose token is too short all read as None, so that the receiver answers them alike.
+    """
+    if not _CONN_ID.fullmatch(conn_id):
+        return None
+    from airflow.models.connection import Connection
+
+    from airflow_provider_soda.exceptions import connection_not_found
+
+    try:
+        conn = Connection.get_connection_from_secrets(conn_id)
+    except Exception as err:
+        if connection_not_found(err):
+            return None
+        raise
+    settings = WebhookSettings.from_connection(conn)
+    if settings is not None and settings.token_too_short:
+        log.error(
+            "Connection %r has a webhook_token shorter than 16 characters; Soda webhook deliveries to it "
+            "are refused until it is longer (a short token can be guessed).",
+            conn_id,
+        )
+        return None
+    return settings
+
+
+def authorized(settings: WebhookSettings, header: str | None) -> bool:
+    """Whether ``header`` is ``Bearer <the connection's webhook_token>``, compared in constant time."""
+    scheme, _, given = (header or "").strip().partition(" ")
+    expected = settings.token.encode()
+    # Compared even when the scheme is wrong, so that the answer takes as long either way.
+    match = hmac.compare_digest(given.strip().encode(), expected)
+    return scheme.lower() == "bearer" and match
+
+
+def deliver(settings: WebhookSettings, raw: bytes, *, window: float, asset_url: str | None) -> Answer:
+    """Parse a delivery and record its asset events; never raises for what the body holds."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        metrics.incr(f"webhooks.{REJECTED}")
+        return Answer(400, {"detail": "The body is not JSON."})
+    if not isinstance(body, dict):
+        metrics.incr(f"webhooks.{REJECTED}")
+        return Answer(400, {"detail": "The body is not a JSON object."})
+    if _too_deep(body):
+        metrics.incr(f"webhooks.{REJECTED}")
+        return Answer(400, {"detail": f"The body is nested deeper than {MAX_DEPTH} levels."})
+    try:
+        key = fingerprint(settings.conn_id, body)
+    except UnicodeEncodeError:  # "\ud800": JSON escapes that are no Unicode text
+        metrics.incr(f"webhooks.{REJECTED}")
+        return Answer(400, {"detail": "The body holds text that is not valid Unicode."})
+    try:
+        delivery = WebhookDelivery.model_validate(body)
+    except (ValueError, RecursionError):  # pydantic refuses nothing a lenient model reads; belt and braces
+        metrics.incr(f"webhooks.{REJECTED}")
+        return Answer(400, {"detail": "The body is not a Soda webhook delivery."})
+    wanted = plan(delivery)
+    if not wanted.emissions:
+        log.info("Soda webhook for connection %r: nothing to emit (%s).", settings.conn_id, wanted.ignored)
+        metrics.incr(f"webhooks.{IGNORED}")
+        return Answer(200, {"event": wanted.event, "asset_events": 0, "ignored": wanted.ignored})
+    done = record(wanted.emissions, fingerprint=key, conn_id=settings.conn_id, window=window)
+    log.info(
+        "Soda webhook %s for connection %r (delivery %s): %d asset event(s), %d already emitted by an "
+        "earlier delivery, %d asset(s) no DAG uses.",
+        wanted.event, settings.conn_id, key, len(done.created), len(done.duplicates), len(done.unused),
+    )  # fmt: skip
+    metrics.incr("webhooks.asset_events", len(done.created))
+    metrics.incr(f"webhooks.{DELIVERED if done.created else DUPLICATE if done.duplicates else IGNORED}")
+    answer = Answer(
+        200,
+        {
+            "event": wanted.event,
+            "delivery": key,
+            "asset_events": len(done.created),
+            "duplicates": len(done.duplicates),
+            "unused_assets": len(done.unused),
+        },
+    )
+    if done.created and wanted.link_callback_url and settings.link_back:
+        uri, asset_id = next(iter(done.created.items()))
+        link = f"{asset_url.rstrip('/')}/assets/{asset_id}" if asset_url else None
+        if link:
+            answer.link_back = (wanted.link_callback_url, link, f"Airflow asset {uri}")
+    return answer
+
+
+def _too_deep(body: Any) -> bool:
+    """Whether ``body`` nests deeper than :data:`MAX_DEPTH` (iteratively: no recursion to exhaust)."""
+    stack = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def link_back(settings: WebhookSettings, link: tuple[str, str, str]) -> bool:
+    """Add the link to the incident through its callback; log, never raise (the delivery is done).
+
+    Sent with the connection's API key, and only to its own Soda Cloud host.
+    """
+    from airflow.models.connection import Connection
+
+    from airflow_provider_soda.exceptions import SodaCloudError
+    from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
+
+    callback, url, text = link
+    hook = SodaCloudHook(soda_cloud_conn_id=settings.conn_id)
+    try:
+        hook.use_connection(Connection.get_connection_from_secrets(settings.conn_id))
+        hook.add_incident_link(callback, url=url, text=text)
+    except Exception as err:
+        if not isinstance(err, SodaCloudError):
+            log.exception("Soda webhook for connection %r: the link back failed.", settings.conn_id)
+            metrics.incr(f"webhooks.link_back.{LINK_REFUSED}")
+            return False
+        log.warning("Soda webhook for connection %r: no link back to the incident: %s", settings.conn_id, err)
+        metrics.incr(f"webhooks.link_back.{LINK_REFUSED}")
+        return False
+    finally:
+        hook.close()
+    log.info("Soda webhook for connection %r: linked the incident to %s.", settings.conn_id, url)
+    metrics.incr(f"webhooks.link_back.{LINK_SENT}")
+    return True
