@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_soda.get_provider_info import get_provider_info
+from airflow_provider_soda.hooks.settings import WebhookSettings
 from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,6 +130,7 @@ def test_the_documented_connections_read_as_documented(monkeypatch: pytest.Monke
         "AIRFLOW_CONN_SODA_CLOUD_DEFAULT": "https://cloud.soda.io",
         "AIRFLOW_CONN_SODA_CLOUD_US": "https://cloud.us.soda.io",
         "AIRFLOW_CONN_SODA_CLOUD_PROXY": "https://soda-proxy.example.com",
+        "AIRFLOW_CONN_SODA_CLOUD_WEBHOOKS": "https://cloud.soda.io",
     }
     assert set(env) == set(expected)
     for name, value in env.items():
@@ -136,6 +138,12 @@ def test_the_documented_connections_read_as_documented(monkeypatch: pytest.Monke
         settings = SodaCloudHook(soda_cloud_conn_id=name.removeprefix("AIRFLOW_CONN_").lower()).settings
         assert (settings.base_url, settings.key_id) == (expected[name], "KEY_ID"), name
     assert json.loads(env["AIRFLOW_CONN_SODA_CLOUD_DEFAULT"])["conn_type"] == "soda_cloud"
+    webhooks = WebhookSettings.from_connection(
+        SodaCloudHook(soda_cloud_conn_id="soda_cloud_webhooks").get_connection("soda_cloud_webhooks")
+    )
+    assert webhooks is not None
+    assert not webhooks.token_too_short
+    assert webhooks.link_back
 
 
 def test_the_documented_settings_are_options_the_provider_declares() -> None:

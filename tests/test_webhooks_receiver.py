@@ -6,6 +6,7 @@ emulator, and hostile bodies. Module-scoped: one Airflow for every test here."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sqlite3
 import subprocess
@@ -218,6 +219,14 @@ def test_an_incident_delivery_starts_the_dag_once(airflow: dict[str, Any]) -> No
     )  # fmt: skip
     assert done[0][2] == ["quarantine orders (incident #7 reported)"]
     assert len(runs(db, WEBHOOK_DAG)) == 1
+
+
+def test_the_documented_test_delivery_works(airflow: dict[str, Any]) -> None:
+    script = Path(__file__).resolve().parent.parent / "docs" / "examples" / "webhook_delivery.sh"
+    env = {"PATH": os.environ["PATH"], "AIRFLOW_URL": airflow["url"], "SODA_WEBHOOK_TOKEN": TOKEN}
+    sent = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, check=True)
+    assert json.loads(sent.stdout)["asset_events"] == 1
+    assert [e["payload"]["id"] for e in asset_events(airflow["db"], CRITICAL)].count("test-1") == 1
 
 
 def test_checks_and_contracts_deliveries(airflow: dict[str, Any]) -> None:
