@@ -131,12 +131,13 @@ docs: $(STAMP)
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
 	@echo "docs: open docs/_build/html/index.html"
 
-## bench: rate-limit, overhead, parse-cost and incident-wait benchmarks (a few minutes; prints the README figures)
+## bench: rate-limit, overhead, parse-cost, incident-wait and webhook benchmarks (a few minutes; prints the README figures)
 bench: $(STAMP)
 	$(BIN)/python bench/rate_limits.py
 	$(BIN)/python bench/incident_waits.py
 	$(BIN)/python bench/scan_waits.py
 	$(BIN)/python bench/contract_verifications.py
+	$(BIN)/python bench/webhook_deliveries.py
 
 ## emulator: serve the offline Soda Cloud on http://127.0.0.1:8765 until Ctrl-C
 emulator: $(STAMP)
