@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -227,6 +228,24 @@ def test_the_documented_test_delivery_works(airflow: dict[str, Any]) -> None:
     sent = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, check=True)
     assert json.loads(sent.stdout)["asset_events"] == 1
     assert [e["payload"]["id"] for e in asset_events(airflow["db"], CRITICAL)].count("test-1") == 1
+
+
+def test_a_stuck_delivery_does_not_block_the_api_server(airflow: dict[str, Any]) -> None:
+    """While a delivery waits for the database (its write lock held here), the API server answers."""
+    base, db = airflow["url"], airflow["db"]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        lock = sqlite3.connect(db, timeout=30, isolation_level=None)
+        try:
+            lock.execute("BEGIN IMMEDIATE")  # the database's write lock, as a long transaction holds it
+            stuck = pool.submit(post, base, incident_delivery(9, severity="critical"))
+            time.sleep(1.0)  # let it reach the server and wait there for the lock
+            answered = [requests.get(f"{base}/api/v2/monitor/health", timeout=30).status_code for _ in range(3)]
+            assert not stuck.done(), "the delivery did not wait for the database: the test proves nothing"
+            assert answered == [200, 200, 200]
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        assert stuck.result().json()["asset_events"] == 1
 
 
 def test_checks_and_contracts_deliveries(airflow: dict[str, Any]) -> None:
