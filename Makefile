@@ -155,13 +155,17 @@ lock:
 	  if [ $$env = dev ]; then $(MAKE) --no-print-directory lock-dev; \
 	  else $(MAKE) --no-print-directory lock-compat-one COMPAT_RELEASE=$$env; fi; done
 
+# LOCK_KEEP=1: keep every pin of the current locks and resolve only what they lack (a new
+# dependency), instead of refreshing everything.
+LOCK_KEEP ?=
 lock-dev:
-	$(PYTHON) scripts/lock.py --python $(PYTHON) --out $(LOCK) --extras dev,redis,cluster,docs,e2e \
-	  --airflow-constraints '$(AIRFLOW_CONSTRAINTS)'
+	$(PYTHON) scripts/lock.py --python $(PYTHON) --out $(LOCK) --extras dev,redis,cluster,docs,e2e,openlineage \
+	  --airflow-constraints '$(AIRFLOW_CONSTRAINTS)' $(if $(LOCK_KEEP),--keep $(LOCK))
 
 lock-compat-one:
 	$(PYTHON) scripts/lock.py --python $(COMPAT_PYTHON) --out $(COMPAT_LOCK) --extras dev,e2e \
-	  --airflow-constraints '$(AIRFLOW_CONSTRAINTS)' -- $(foreach package,$(COMPAT_PACKAGES),'$(package)')
+	  --airflow-constraints '$(AIRFLOW_CONSTRAINTS)' $(if $(LOCK_KEEP),--keep $(COMPAT_LOCK)) \
+	  -- $(foreach package,$(COMPAT_PACKAGES),'$(package)')
 
 clean:
 	rm -rf $(VENV) .venv-airflow-* .venv-compat .airflow docs/_build .pytest_cache .mypy_cache .ruff_cache *.egg-info

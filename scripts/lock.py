@@ -11,6 +11,10 @@ Airflow part is resolved within it. This project's machines reach no host but th
 registries, so the committed locks were resolved without them, under the pins the Makefile
 names per release (docs/development.md, "Locked dependencies").
 
+``--keep FILE`` resolves within an existing lock: what it pins stays, and only what it lacks (a
+new extra's packages) is resolved today. ``make lock LOCK_KEEP=1`` does that for every lock, for
+a change that adds a dependency without refreshing the others.
+
 Usage: python scripts/lock.py --python python3.12 --out locks/airflow-2.11.0.txt
        --extras dev,e2e -- apache-airflow==2.11.0 ...
 """
@@ -39,6 +43,7 @@ def main() -> int:
     parser.add_argument("--out", required=True, type=Path, help="the lock file to write")
     parser.add_argument("--extras", default="dev", help="the project's extras, comma-separated")
     parser.add_argument("--airflow-constraints", default="", help="Airflow's constraints file (path or URL)")
+    parser.add_argument("--keep", default="", help="an existing lock whose pins stay (a constraints file)")
     parser.add_argument("packages", nargs="*", help="requirements beside the project (pins of a release)")
     args = parser.parse_args()
 
@@ -56,6 +61,8 @@ def main() -> int:
             if airflow_release is None:
                 parser.error("--airflow-constraints needs an apache-airflow==<release> requirement")
             install += ["-c", args.airflow_constraints.format(release=airflow_release, python=version)]
+        if args.keep:
+            install += ["-c", args.keep]
         run(*install, *args.packages, "-e", f"{ROOT}[{args.extras}]")
         frozen = run(python, "-m", "pip", "freeze", "--all", "--exclude-editable")
         airflow = run(python, "-c", "import airflow; print(airflow.__version__)").strip()
@@ -70,7 +77,8 @@ def main() -> int:
         f"extras [{args.extras}]" + (f"; beside: {' '.join(args.packages)}" if args.packages else "") + ".",
         "# Airflow's constraints: "
         + (args.airflow_constraints or "not used (not reachable from this project's machines)")
-        + ".",
+        + "."
+        + (" The pins of the previous lock were kept; only new packages were resolved." if args.keep else ""),
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(header + pins) + "\n")

@@ -239,7 +239,9 @@ def test_a_stuck_delivery_does_not_block_the_api_server(airflow: dict[str, Any])
             lock.execute("BEGIN IMMEDIATE")  # the database's write lock, as a long transaction holds it
             stuck = pool.submit(post, base, incident_delivery(9, severity="critical"))
             time.sleep(1.0)  # let it reach the server and wait there for the lock
-            answered = [requests.get(f"{base}/api/v2/monitor/health", timeout=30).status_code for _ in range(3)]
+            answered = [
+                requests.get(f"{base}/api/v2/monitor/health", timeout=30).status_code for _ in range(3)
+            ]
             assert not stuck.done(), "the delivery did not wait for the database: the test proves nothing"
             assert answered == [200, 200, 200]
         finally:

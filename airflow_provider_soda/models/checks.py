@@ -50,6 +50,7 @@ class Check(BaseModel):
         default=None, alias="evaluationStatus", union_mode="left_to_right"
     )
     cloud_url: str | None = Field(default=None, alias="cloudUrl")
+    column: str | None = None
     datasets: list[CheckDataset] = Field(default_factory=list)
     incidents: list[LinkedIncident] = Field(default_factory=list)
 

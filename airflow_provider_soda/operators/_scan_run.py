@@ -41,6 +41,10 @@ EXECUTION_TIMEOUT_MARGIN = 60.0
 _RESUMED_TO_FAIL = "__fail__"
 
 
+#: The longest the lineage read of a scan's checks waits in the rate-limit queue.
+LINEAGE_QUEUE_WAIT = 10.0
+
+
 class SodaCloudScanRunBase(SodaCloudScanTaskBase):
     """A task that starts a scan (:meth:`_start`), waits for it, and ends on its outcome.
 
@@ -284,6 +288,47 @@ class SodaCloudScanRunBase(SodaCloudScanTaskBase):
                 self.log.warning("Cancelled Soda Cloud scan %s because %s.", self.scan_id, why)
         except Exception as err:
             self.log.error("Could not cancel Soda Cloud scan %s (%s): %s", self.scan_id, why, err)
+
+    # -- OpenLineage ------------------------------------------------------------------------------
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Report the scan's datasets with Soda's assertions to OpenLineage (docs: lineage)."""
+        return self._openlineage()
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """Report the same for a failed task: a failing check is what a lineage tool should show."""
+        return self._openlineage()
+
+    def _openlineage(self) -> Any:
+        """Return the lineage of the scan this task ran; None when it never ended. Never raises.
+
+        The checks' names, columns and datasets come from the read verified resolution made;
+        without it, one ``GET /api/v1/checks?checkIds=`` of the (at most 100, failures first)
+        checks the task kept, paced like any request and given up after :data:`LINEAGE_QUEUE_WAIT`
+        seconds in line, so that lineage never holds a worker long.
+        """
+        scan = getattr(self, "_lineage_scan", None)
+        if scan is None:
+            return None
+        try:
+            from airflow_provider_soda.lineage.facets import operator_lineage  # imports OpenLineage
+
+            bounded = scan.bounded(MAX_REPORTED_CHECKS)
+            checks = getattr(self, "_lineage_checks", None)
+            if checks is None:
+                checks = list(self._lineage_hook().list_checks(check_ids=[c.id for c in bounded.checks]))
+            return operator_lineage(bounded, checks, log=self.log)
+        except Exception as err:
+            self.log.warning("OpenLineage: no Soda assertions for scan %s: %s", scan.id, err)
+            return None
+
+    def _lineage_hook(self) -> Any:
+        from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
+
+        limits = self.retry_limits().updated(
+            {"max_queue_wait": LINEAGE_QUEUE_WAIT, "max_transient_retries": 1, "max_wait": LINEAGE_QUEUE_WAIT}
+        )
+        return SodaCloudHook(soda_cloud_conn_id=self.soda_cloud_conn_id, retry_limits=limits)
 
     def on_kill(self) -> None:
         """Cancel the scan when Airflow kills the task in the worker (marked failed, SIGTERM)."""

@@ -142,6 +142,7 @@ class SodaCloudScanTaskBase(SodaCloudBaseOperator):
         a retry would run the scan again.
         """
         self._note_scan(context, scan)
+        self._lineage_scan = scan  # for OpenLineage's listener, which asks after the task ends
         self.log.info(
             "Soda Cloud scan %s ended %s: %s. %s",
             scan.id,
@@ -216,6 +217,7 @@ class SodaCloudScanTaskBase(SodaCloudBaseOperator):
         results = {c.id: c.status_value for c in scan.checks}
         with fail_fast():
             scanned = list(self.hook.list_checks(check_ids=list(results)))
+            self._lineage_checks = scanned
             datasets = sorted(
                 {
                     d.id

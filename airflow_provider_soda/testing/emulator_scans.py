@@ -20,7 +20,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -73,6 +73,10 @@ class EmulatedCheck:
     incidents: list[str] = field(default_factory=list)
     #: The check's path in its dataset's contract (Soda v4), e.g. ``checks.row_count``.
     path: str | None = None
+    #: The column the check is about (None: the whole dataset).
+    column: str | None = None
+    #: The data source of its dataset: the first part of the dataset's qualified name.
+    datasource: str = "warehouse"
 
 
 @dataclass
@@ -103,7 +107,10 @@ def default_checks() -> list[EmulatedCheck]:
 
     return [
         check("chk-orders-row-count", "Row count anomaly on orders", "orders", "fail", DEMO_INCIDENT_ID),
-        check("chk-orders-duplicates", "No duplicate order ids", "orders", "fail", "inc-orders-dup"),
+        replace(
+            check("chk-orders-duplicates", "No duplicate order ids", "orders", "fail", "inc-orders-dup"),
+            column="order_id",
+        ),
         check("chk-orders-freshness", "Orders fresher than 1d", "orders", "pass", "inc-orders-late"),
         check(
             "chk-customers-email",
@@ -420,7 +427,9 @@ class ScanBook:
                 incidents.append(
                     {k: incident[k] for k in ("id", "number", "name", "status", "cloudUrl") if k in incident}
                 )
+        optional = {"column": check.column} if check.column else {}
         return {
+            **optional,
             "id": check.id,
             "name": check.name,
             "evaluationStatus": check.evaluation_status,
@@ -430,7 +439,7 @@ class ScanBook:
                 {
                     "id": check.dataset_id,
                     "name": check.dataset_name,
-                    "qualifiedName": f"warehouse/analytics/public/{check.dataset_name}",
+                    "qualifiedName": f"{check.datasource}/analytics/public/{check.dataset_name}",
                     "cloudUrl": f"{url}/datasets/{quote(check.dataset_id, safe='')}",
                 }
             ],

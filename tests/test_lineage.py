@@ -1,0 +1,267 @@
+"""Soda's check results in OpenLineage, through Airflow's real OpenLineage listener.
+
+Each DAG runs under ``dag.test()`` in a process of its own (the listener is registered when
+Airflow loads plugins, once per process), with the file transport; every event written is
+parsed and validated against OpenLineage's RunEvent schema (tests/openlineage/) and the
+provider's run facet schema.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator, FormatChecker
+from referencing import Registry, Resource
+
+from airflow_provider_soda.testing import SodaCloudEmulator
+from airflow_provider_soda.testing.emulator_scans import EmulatedCheck, ScanDefinition
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENT_SCHEMA = json.loads((ROOT / "tests" / "openlineage" / "run_event.schema.json").read_text())
+FACET_SCHEMA = json.loads(
+    (ROOT / "airflow_provider_soda" / "lineage" / "SodaCloudScanRunFacet.json").read_text()
+)
+#: The spec's RunFacet, which the provider's facet schema extends, resolved offline.
+_REGISTRY = Registry().with_resource(
+    "https://openlineage.io/spec/2-0-2/OpenLineage.json",
+    Resource.from_contents(
+        {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$defs": {"RunFacet": EVENT_SCHEMA["$defs"]["facet"]},
+        }
+    ),
+)
+MAPPED = "postgres://warehouse.example.com:5432"
+RUN_SCRIPT = (
+    "import json, sys\n"
+    "from airflow_provider_soda.testing.dag_test import run_dag\n"
+    "run = run_dag(sys.argv[1])\n"
+    "print('DAG RUN STATE', run.state)\n"
+)
+
+
+@pytest.fixture
+def emulator() -> Any:
+    """An emulator whose scan ``lineage_mix`` has every outcome, on two datasources."""
+    with SodaCloudEmulator() as running:
+        checks = [
+            EmulatedCheck("chk-pass", "row_count > 0", "ds-orders", "orders"),
+            EmulatedCheck("chk-fail", "missing_count(id) = 0", "ds-orders", "orders", column="id"),
+            EmulatedCheck(
+                "chk-warn", "freshness(created_at) < 1d", "ds-orders", "orders", column="created_at"
+            ),
+            EmulatedCheck("chk-skipped", "schema has no changes", "ds-orders", "orders"),
+            EmulatedCheck("chk-excluded", "duplicate_count(id) = 0", "ds-orders", "orders"),
+            EmulatedCheck("chk-lake", "row_count > 10", "ds-events", "events", datasource="lake"),
+        ]
+        for check in checks:
+            running.scans.add_check(check)
+        results = {"chk-pass": "pass", "chk-fail": "fail", "chk-warn": "warn", "chk-skipped": "notEvaluated",
+                   "chk-excluded": "excluded", "chk-lake": "pass"}  # fmt: skip
+        running.scans.add_definition(
+            ScanDefinition(
+                "lineage_mix",
+                list(results),
+                duration=0.3,
+                queuing=0.1,
+                outcome="completedWithFailures",
+                check_results=results,
+            )
+        )
+        yield running
+
+
+def run_with_lineage(
+    emulator: SodaCloudEmulator, dag_id: str, tmp_path: Path, *, env: dict[str, str] | None = None,
+    lineage: bool = True, prelude: str = "",
+) -> tuple[str, list[dict[str, Any]]]:  # fmt: skip
+    """Run ``dag_id`` in a new process; return its output and the OpenLineage events it wrote."""
+    events = tmp_path / f"{dag_id}.openlineage.jsonl"
+    environment = {
+        **os.environ,
+        "AIRFLOW_CONN_SODA_CLOUD_DEFAULT": emulator.airflow_connection(),
+        "AIRFLOW__SODA_CLOUD__OPENLINEAGE_NAMESPACES": json.dumps({"warehouse": MAPPED}),
+        **(env or {}),
+    }
+    if lineage:
+        environment["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(
+            {"type": "file", "log_file_path": str(events), "append": True}
+        )
+    script = tmp_path / "run_dag.py"
+    script.write_text(prelude + RUN_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script), dag_id], env=environment, capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    (tmp_path / f"{dag_id}.output.txt").write_text(output)
+    assert done.returncode == 0, output[-4000:]
+    written = [json.loads(line) for line in events.read_text().splitlines()] if events.exists() else []
+    for event in written:
+        Draft202012Validator(EVENT_SCHEMA, format_checker=FormatChecker()).validate(event)
+        facet = event["run"].get("facets", {}).get("sodaCloud_scan")
+        if facet is not None:
+            Draft202012Validator(FACET_SCHEMA, registry=_REGISTRY, format_checker=FormatChecker()).validate(
+                {"sodaCloud_scan": facet}
+            )
+    return output, written
+
+
+def task_event(events: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    (event,) = [e for e in events if e["eventType"] == kind and "." in e["job"]["name"]]
+    return event
+
+
+def assertions(event: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    return {
+        (i["namespace"], i["name"]): [
+            {k: v for k, v in a.items() if k in ("assertion", "success", "column", "severity")}
+            for a in i["inputFacets"]["dataQualityAssertions"]["assertions"]
+        ]
+        for i in event["inputs"]
+    }
+
+
+EXPECTED = {
+    (MAPPED, "analytics.public.orders"): [
+        {"assertion": "row_count > 0", "success": True},
+        {"assertion": "missing_count(id) = 0", "success": False, "column": "id", "severity": "error"},
+        {
+            "assertion": "freshness(created_at) < 1d",
+            "success": False,
+            "column": "created_at",
+            "severity": "warn",
+        },
+    ],
+    ("soda://lake", "analytics.public.events"): [{"assertion": "row_count > 10", "success": True}],
+}
+
+
+def checks_reads(emulator: SodaCloudEmulator) -> int:
+    return sum(1 for r in emulator.requests_to("list_checks") if "checkIds" in r.query)
+
+
+def test_a_scan_reports_each_evaluated_check_on_its_dataset(
+    emulator: SodaCloudEmulator, tmp_path: Path, airflow_db: None
+) -> None:
+    output, events = run_with_lineage(emulator, "soda_test_lineage_scan", tmp_path)
+    assert "DAG RUN STATE success" in output
+    complete = task_event(events, "COMPLETE")
+    assert assertions(complete) == EXPECTED  # notEvaluated and excluded are left out
+    facet = complete["run"]["facets"]["sodaCloud_scan"]
+    assert {k: facet[k] for k in ("state", "checksTotal", "failures", "warnings", "errors", "assertionsReported")} == {
+        # Soda counts the check it could not evaluate as an error; it is in no assertion.
+        "state": "completedWithFailures", "checksTotal": 6, "failures": 1, "warnings": 1, "errors": 1,
+        "assertionsReported": 4,
+    }  # fmt: skip
+    assert facet["scanDefinition"] == "lineage_mix"
+    assert facet["url"].startswith(emulator.url)
+    # The operator did not read the checks (no resolution): lineage read them, once.
+    assert checks_reads(emulator) == 1
+    # One warning per task names the unmapped datasource and the option.
+    assert output.count("have no namespace in [soda_cloud] openlineage_namespaces") == 1
+    assert "lake" in output
+
+
+def test_a_failed_task_reports_too(emulator: SodaCloudEmulator, tmp_path: Path, airflow_db: None) -> None:
+    output, events = run_with_lineage(emulator, "soda_test_lineage_scan_failing", tmp_path)
+    assert "DAG RUN STATE failed" in output
+    failed = task_event(events, "FAIL")
+    assert assertions(failed) == EXPECTED
+    assert failed["run"]["facets"]["sodaCloud_scan"]["state"] == "completedWithFailures"
+
+
+def test_the_checks_the_resolution_read_are_not_read_again(
+    emulator: SodaCloudEmulator, tmp_path: Path, airflow_db: None
+) -> None:
+    _, events = run_with_lineage(emulator, "soda_test_lineage_scan_resolving", tmp_path)
+    assert assertions(task_event(events, "COMPLETE")) == EXPECTED
+    assert checks_reads(emulator) == 1
+
+
+def test_a_contract_verification_reports_its_dataset(
+    emulator: SodaCloudEmulator, tmp_path: Path, airflow_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_SODA_CLOUD_DEFAULT", emulator.airflow_connection())
+    output, events = run_with_lineage(emulator, "soda_test_lineage_contract", tmp_path)
+    assert "DAG RUN STATE success" in output
+    complete = task_event(events, "COMPLETE")
+    (dataset,) = assertions(complete)
+    assert dataset == (MAPPED, "analytics.public.orders")
+    reported = {a["assertion"]: a["success"] for a in assertions(complete)[dataset]}
+    # What this verification found, as Soda Cloud reports it.
+    from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
+
+    scan = SodaCloudHook().get_scan(complete["run"]["facets"]["sodaCloud_scan"]["scanId"])
+    names = {"chk-orders-row-count": "Row count anomaly on orders", "chk-orders-duplicates": "No duplicate order ids",
+             "chk-orders-freshness": "Orders fresher than 1d"}  # fmt: skip
+    assert reported == {names[c.id]: c.status_value == "pass" for c in scan.checks}
+    assert len(reported) == 3
+
+
+def test_bad_namespaces_json_is_one_error_and_fails_nothing(
+    emulator: SodaCloudEmulator, tmp_path: Path, airflow_db: None
+) -> None:
+    output, events = run_with_lineage(
+        emulator,
+        "soda_test_lineage_scan",
+        tmp_path,
+        env={"AIRFLOW__SODA_CLOUD__OPENLINEAGE_NAMESPACES": "{warehouse"},
+    )
+    assert "DAG RUN STATE success" in output
+    assert output.count("[soda_cloud] openlineage_namespaces is not valid JSON") == 1
+    namespaces = {namespace for namespace, _ in assertions(task_event(events, "COMPLETE"))}
+    assert namespaces == {"soda://warehouse", "soda://lake"}
+
+
+def test_with_openlineage_disabled_nothing_changes(
+    emulator: SodaCloudEmulator, tmp_path: Path, airflow_db: None
+) -> None:
+    output, events = run_with_lineage(emulator, "soda_test_lineage_scan", tmp_path, lineage=False)
+    assert "DAG RUN STATE success" in output
+    assert events == []
+    assert checks_reads(emulator) == 0  # no extra request at all
+
+
+def test_without_openlineage_the_facets_method_costs_nothing(
+    emulator: SodaCloudEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the OpenLineage provider no listener calls the method; called anyway, it answers None
+    before any request (OpenLineage is imported first)."""
+    from airflow_provider_soda.models import Scan
+    from airflow_provider_soda.operators.scans import SodaCloudScanOperator
+
+    monkeypatch.setenv("AIRFLOW_CONN_SODA_CLOUD_DEFAULT", emulator.airflow_connection())
+    for name in (
+        "airflow_provider_soda.lineage.facets",
+        "openlineage",
+        "airflow.providers.openlineage.extractors",
+    ):
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
+    operator = SodaCloudScanOperator(task_id="scan", scan_definition="lineage_mix")
+    operator._lineage_scan = Scan.model_validate(
+        {"id": "s1", "state": "completed", "checks": [{"id": "chk-pass", "evaluationStatus": "pass"}]}
+    )
+    assert operator.get_openlineage_facets_on_complete(None) is None
+    assert operator.get_openlineage_facets_on_failure(None) is None
+    assert checks_reads(emulator) == 0
+
+
+def test_dag_files_do_not_import_openlineage() -> None:
+    """Airflow itself reads every provider's metadata (``get_provider_info``); the client, the
+    extractors and this provider's facets are imported only when the listener asks."""
+    code = (
+        "import sys\n"
+        "import airflow_provider_soda.operators.scans, airflow_provider_soda.operators.contracts\n"
+        "heavy = ('openlineage', 'airflow.providers.openlineage.extractors', 'airflow.providers.openlineage.plugins',"
+        " 'airflow_provider_soda.lineage.facets')\n"
+        "print(sorted(m for m in sys.modules if m == 'openlineage' or m.startswith(heavy)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
