@@ -16,7 +16,7 @@ that a typo fails there, naming the fix, and equal URIs are stored alike (``INCI
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 if TYPE_CHECKING:
     from urllib.parse import SplitResult
@@ -50,6 +50,8 @@ def sanitize_uri(uri: SplitResult) -> SplitResult:
                 f"A Soda Cloud checks asset URI must be {SCHEME}://checks/<dataset id>, got {uri.geturl()!r}."
             )
     elif resource == CONTRACTS:
+        # Stored percent-encoded, as the receiver builds them: "My Table" and "My%20Table" are one.
+        parts = [quote(unquote(part), safe="") for part in parts]
         if not parts:
             raise ValueError(
                 f"A Soda Cloud contracts asset URI must be {SCHEME}://contracts/<dataset qualified name> "

@@ -22,6 +22,9 @@ def test_airflow_normalises_soda_cloud_uris_with_the_providers_handler() -> None
     ("uri", "message"),
     [
         ("soda-cloud://datasets/ds-orders", "must be soda-cloud://incidents/<dataset id>"),
+        ("soda-cloud://checks/", "must be soda-cloud://checks/<dataset id>"),
+        ("soda-cloud://checks/a/b", "must be soda-cloud://checks/<dataset id>"),
+        ("soda-cloud://contracts/", "dataset qualified name"),
         ("soda-cloud://incidents/", "the dataset id is in its Soda Cloud URL"),
         ("soda-cloud://incidents/ds-orders/urgent", "must be one of minor, major, critical"),
         ("soda-cloud://incidents/a/b/c", "must be soda-cloud://incidents/<dataset id>"),
@@ -48,3 +51,20 @@ def test_the_factory_builds_the_normalised_uri() -> None:
         == "soda-cloud://incidents/ds-orders/critical"
     )
     assert create_asset(dataset_id="ds-orders").uri == "soda-cloud://incidents/ds-orders"
+
+
+def test_the_webhook_forms_are_stored_as_the_receiver_emits_them() -> None:
+    from airflow.providers.common.compat.sdk import Asset
+
+    from airflow_provider_soda.assets import contracts_uri
+
+    assert Asset("soda-cloud://CHECKS/ds-orders").uri == "soda-cloud://checks/ds-orders"
+    assert create_asset(dataset_id="ds-orders", checks=True).uri == "soda-cloud://checks/ds-orders"
+    # A contract's dataset written as is, or encoded, is the asset the receiver emits on.
+    emitted = contracts_uri("dw/db/public/My Table")
+    assert emitted == "soda-cloud://contracts/dw/db/public/My%20Table"
+    assert sanitize_uri(urlsplit("soda-cloud://contracts/dw/db/public/My Table")).geturl() == emitted
+    assert sanitize_uri(urlsplit(emitted)).geturl() == emitted
+    assert create_asset(contract_dataset="dw/db/public/My Table").uri == emitted
+    with pytest.raises(ValueError, match="Pass dataset_id"):
+        create_asset()

@@ -142,7 +142,7 @@ def test_the_documented_connections_read_as_documented(monkeypatch: pytest.Monke
         SodaCloudHook(soda_cloud_conn_id="soda_cloud_webhooks").get_connection("soda_cloud_webhooks")
     )
     assert webhooks is not None
-    assert not webhooks.token_too_short
+    assert webhooks.token_problem is None
     assert webhooks.link_back
 
 

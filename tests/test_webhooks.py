@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -132,6 +133,59 @@ def test_a_delivery_is_its_connection_and_its_json() -> None:
     assert fingerprint("soda", body) != fingerprint("soda", incident(status="resolved"))
 
 
+def test_a_connection_spelled_differently_is_the_same_receiver() -> None:
+    """Environment connections answer to any case of their id: the receiver is the token, not the URL."""
+    one, other = settings(webhook_token=TOKEN), settings(webhook_token=TOKEN)
+    assert one is not None
+    assert other is not None
+    assert one.identity == other.identity
+    assert TOKEN not in one.identity
+    assert one.identity != settings(webhook_token=TOKEN + "x").identity  # type: ignore[union-attr]
+
+
+def test_odd_field_values_read_as_missing_not_as_a_bad_delivery() -> None:
+    delivery = WebhookDelivery.model_validate(incident(number="²", title=["x"], severity={"a": 1}))
+    assert delivery.incident is not None
+    assert delivery.incident.number is None
+    assert delivery.incident.title is None
+    assert [e.uri for e in plan(delivery).emissions] == ["soda-cloud://incidents/ds-orders"]
+
+
+class _Failing:
+    def get_connection(self, conn_id: str) -> Any:
+        raise ConnectionError("vault is down")
+
+
+def test_a_failing_secrets_backend_is_503_not_404(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Airflow's own lookup reports a failing backend as "not defined" (404: Soda would not retry)."""
+    import airflow.configuration
+    from airflow.secrets.environment_variables import EnvironmentVariablesBackend
+
+    monkeypatch.setattr(
+        airflow.configuration, "ensure_secrets_loaded", lambda: [_Failing(), EnvironmentVariablesBackend()]
+    )
+    with pytest.raises(receiver.LookupFailed, match="_Failing: ConnectionError"):
+        receiver.webhook_settings("soda_nowhere")
+    # A later backend that has it wins, as in Airflow's own order.
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SODA_HOOKED", json.dumps({"conn_type": "soda_cloud", "extra": {"webhook_token": TOKEN}})
+    )
+    found = receiver.webhook_settings("soda_hooked")
+    assert found is not None
+    assert found.conn_id == "soda_hooked"
+
+
+@pytest.mark.parametrize(("setting", "used"), [("inf", 365 * 86400.0), ("1e12", 365 * 86400.0), ("nan", 86400.0),
+                                               ("-5", 86400.0), ("soon", 86400.0), ("0", 0.0), ("3600", 3600.0)])  # fmt: skip
+def test_the_duplicate_window_is_a_usable_number(
+    setting: str, used: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_soda.webhooks.app import _duplicate_window
+
+    monkeypatch.setenv("AIRFLOW__SODA_CLOUD__WEBHOOK_DUPLICATE_WINDOW", setting)
+    assert _duplicate_window() == used
+
+
 def settings(**extra: Any) -> WebhookSettings | None:
     from airflow.providers.common.compat.sdk import Connection
 
@@ -151,7 +205,9 @@ def test_the_token_is_the_only_switch() -> None:
     assert on.base_url == "https://cloud.soda.io"
     assert on.link_back is False
     assert TOKEN not in repr(on)
-    assert settings(webhook_token="short").token_too_short  # type: ignore[union-attr]
+    assert "shorter than 16" in (settings(webhook_token="short").token_problem or "")  # type: ignore[union-attr]
+    assert "printable ASCII" in (settings(webhook_token="é" * 20).token_problem or "")  # type: ignore[union-attr]
+    assert "printable ASCII" in (settings(webhook_token=TOKEN + "\x7f").token_problem or "")  # type: ignore[union-attr]
     assert settings(webhook_token=TOKEN, webhook_link_back=True).link_back  # type: ignore[union-attr]
     # A host the API key may not go to still receives, and sends no link back.
     bad = settings(webhook_token=TOKEN, host="http://internal.example")
@@ -211,6 +267,10 @@ def test_a_callback_on_the_connections_soda_cloud_is_called(callback: str) -> No
         "file:///etc/passwd",
         "https://cloud.soda.io",  # no path under the base URL
         "https://cloud.soda.io:notaport/x",
+        "https://cloud.soda.io/%2e%2e/admin",  # requests sends it as /../admin
+        "https://cloud.soda.io/a/%2E./admin",
+        "https://cloud.soda.io/a%2fb",
+        "https://cloud.soda.io/a/..\\admin",
     ],
 )
 def test_a_callback_anywhere_else_is_refused(callback: str) -> None:
@@ -218,7 +278,8 @@ def test_a_callback_anywhere_else_is_refused(callback: str) -> None:
 
     with pytest.raises(SodaCloudValidationError, match="not on this connection's Soda Cloud") as err:
         callback_path("https://cloud.soda.io", callback)
-    assert "token" not in str(err.value)
+    path = urlsplit(callback).path
+    assert len(path) < 3 or path not in str(err.value)  # a callback's path may hold a token
 
 
 def test_a_base_url_with_a_path_keeps_callbacks_under_it() -> None:

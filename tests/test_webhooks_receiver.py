@@ -351,6 +351,16 @@ def test_link_back_only_to_the_connections_own_soda_cloud(
         "no link back to the incident") >= 3, 60)  # fmt: skip
     assert _Trap.hits == []
     assert len(emulator.links(incident_id)) == 1
+    # A burst of deliveries offering links: the links queue behind the rate limit (10 per 60 s) on a
+    # thread of their own, and the API server's shared threads stay free meanwhile.
+    for n in range(25):
+        burst = emulator.webhook_delivery(incident_id)
+        burst["incident"].update(severity="critical", title=f"burst {n}")
+        burst["incident"]["checkResults"][0]["datasets"] = [{"id": "ds-orders"}]
+        assert post(base, burst).json()["asset_events"] == 1
+    health = [requests.get(f"{base}/api/v2/monitor/health", timeout=30).status_code for _ in range(5)]
+    assert health == [200] * 5
+    assert len(emulator.links(incident_id)) < 26, "no link was waiting: the test proves nothing"
 
 
 def test_hostile_bodies_never_fail_the_server(airflow: dict[str, Any]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from airflow_provider_soda.endpoints import INCIDENT_LINK, LIST_INCIDENTS, MAX_LIST_ITEMS, UPDATE_INCIDENT
 from airflow_provider_soda.exceptions import SodaCloudNotFoundError, SodaCloudValidationError
@@ -155,6 +155,10 @@ class IncidentsAPI(SodaCloudClient):
         :raises SodaCloudValidationError: the callback is on another host; nothing was sent.
         """
         path = callback_path(self.base_url, callback_url)
+        # Its path and query may hold a token: masked in every log line and error that quotes them.
+        from airflow.providers.common.compat.sdk import mask_secret
+
+        mask_secret(path)
         self._exchange(
             INCIDENT_LINK, path, subject="incident link", json={"url": url, "text": text}, expect_json=False
         )
@@ -221,7 +225,7 @@ def callback_path(base_url: str, callback_url: str) -> str:
         and (url.hostname or "").lower() == (base.hostname or "").lower()
         and same_port
         and url.path.startswith(prefix)
-        and "/../" not in url.path + "/"
+        and not _dot_segments(url.path)
         and not url.fragment
     )
     if not ok:
@@ -234,6 +238,12 @@ def callback_path(base_url: str, callback_url: str) -> str:
 
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def _dot_segments(path: str) -> bool:
+    """Whether ``path`` could leave its prefix once decoded: dot segments (also ``%2e``), ``%2f``, backslashes."""
+    decoded = unquote(path)
+    return "\\" in decoded or "%2f" in path.lower() or any(part in (".", "..") for part in decoded.split("/"))
 
 
 def _id_sequence(incident_ids: Iterable[str]) -> tuple[str, ...]:

@@ -137,8 +137,22 @@ class WebhookSettings:
         )
 
     @property
-    def token_too_short(self) -> bool:
-        return len(self.token) < MIN_WEBHOOK_TOKEN_LENGTH
+    def token_problem(self) -> str | None:
+        """Why the token cannot be used (too short, or not printable ASCII), or None."""
+        if len(self.token) < MIN_WEBHOOK_TOKEN_LENGTH:
+            return f"is shorter than {MIN_WEBHOOK_TOKEN_LENGTH} characters (it could be guessed)"
+        if not all(" " < char <= "~" for char in self.token):
+            return "holds characters other than printable ASCII (an HTTP header cannot carry them)"
+        return None
+
+    @property
+    def identity(self) -> str:
+        """Return who receives, for telling deliveries apart: a hash of the token.
+
+        Not the URL's spelling of the connection id: ``SODA_CLOUD_DEFAULT`` and
+        ``soda_cloud_default`` may be one connection.
+        """
+        return hashlib.sha256(f"webhook:{self.token}".encode()).hexdigest()[:32]
 
 
 def _extra(conn: Connection) -> dict[str, Any]:

@@ -115,7 +115,7 @@ class WebhookIncident(_Lenient):
             return None
         if isinstance(value, int):
             return value
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdecimal():
             return int(value.strip()[:18])
         return None
 

@@ -8,9 +8,12 @@ Soda runs after the answer is sent.
 
 from __future__ import annotations
 
+import math
+
 import anyio
-from fastapi import BackgroundTasks, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 # Imported only by the plugin's first request, on the API server (which has FastAPI), so the
 # imports above cost nothing anywhere else; FastAPI resolves the route's annotations from here.
@@ -41,11 +44,14 @@ def create_app() -> FastAPI:
         return JSONResponse(answer.body, status_code=answer.status, headers=answer.headers)
 
     @app.post("/webhooks/{conn_id}")
-    async def receive(conn_id: str, request: Request, background: BackgroundTasks) -> JSONResponse:
+    async def receive(conn_id: str, request: Request) -> JSONResponse:
         try:
             settings = await anyio.to_thread.run_sync(receiver.webhook_settings, conn_id)
+        except receiver.LookupFailed as err:
+            # A secrets backend failed: Soda should send the delivery again later.
+            receiver.log.error("Soda webhook not received: %s.", err)
+            return respond(_UNAVAILABLE)
         except Exception:
-            # The secrets backend or the database failed: Soda should send the delivery again later.
             receiver.log.exception("Could not read connection %r for a Soda webhook.", conn_id)
             return respond(_UNAVAILABLE)
         if settings is None:
@@ -58,6 +64,8 @@ def create_app() -> FastAPI:
             return respond(
                 receiver.Answer(413, {"detail": f"The body is over {receiver.MAX_BODY_BYTES} bytes."})
             )
+        except ClientDisconnect:  # the sender went away mid-body: nobody reads this answer
+            return respond(receiver.Answer(400, {"detail": "The body was cut off."}))
         try:
             answer = await anyio.to_thread.run_sync(
                 lambda: receiver.deliver(
@@ -68,8 +76,7 @@ def create_app() -> FastAPI:
             receiver.log.exception("Soda webhook for connection %r could not be recorded.", conn_id)
             return respond(_UNAVAILABLE)
         if answer.link_back is not None:
-            link = answer.link_back
-            background.add_task(receiver.link_back, settings, link)
+            receiver.queue_link_back(settings, answer.link_back)
         return respond(answer)
 
     return app
@@ -89,20 +96,24 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+#: The longest duplicate window taken: a year (an unbounded one would fail every date computation).
+MAX_DUPLICATE_WINDOW = 365 * 86400.0
+
+
 def _duplicate_window() -> float:
     from airflow.providers.common.compat.sdk import conf
 
+    default = receiver.DEFAULT_DUPLICATE_WINDOW
     try:
-        window = conf.getfloat(
-            "soda_cloud", "webhook_duplicate_window", fallback=receiver.DEFAULT_DUPLICATE_WINDOW
-        )
-    except ValueError:
+        window = float(conf.getfloat("soda_cloud", "webhook_duplicate_window", fallback=default))
+    except Exception:  # Airflow's own error for a value that is no number
+        window = math.nan
+    if math.isnan(window) or window < 0:
         receiver.log.error(
-            "[soda_cloud] webhook_duplicate_window is not a number; using %g s.",
-            receiver.DEFAULT_DUPLICATE_WINDOW,
+            "[soda_cloud] webhook_duplicate_window must be a number of seconds >= 0; using %g s.", default
         )
-        return receiver.DEFAULT_DUPLICATE_WINDOW
-    return max(float(window), 0.0)
+        return default
+    return min(window, MAX_DUPLICATE_WINDOW)
 
 
 def _airflow_base_url() -> str | None:

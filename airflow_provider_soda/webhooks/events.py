@@ -83,14 +83,14 @@ class Plan:
     link_callback_url: str | None = None
 
 
-def fingerprint(conn_id: str, body: dict[str, Any]) -> str:
-    """Identify a delivery: the same connection and the same JSON (key order and spacing ignored).
+def fingerprint(receiver: str, body: dict[str, Any]) -> str:
+    """Identify a delivery: the same receiver (connection) and the same JSON (key order and spacing ignored).
 
     Soda sends no delivery id, and retries send the same body, so two deliveries with equal
     bodies are one delivery (within the receiver's duplicate window, docs: webhooks).
     """
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(f"{conn_id}\n{canonical}".encode()).hexdigest()[:32]
+    return hashlib.sha256(f"{receiver}\n{canonical}".encode()).hexdigest()[:32]
 
 
 def plan(delivery: WebhookDelivery) -> Plan:
@@ -156,8 +156,12 @@ def _check_summary(result: WebhookCheckResult) -> dict[str, Any]:
 
 def _check_evaluation(results: list[WebhookCheckResult]) -> Plan:
     emissions = []
+    by_dataset: dict[str, list[WebhookCheckResult]] = {}
+    for result in results:  # one pass: a big delivery costs its size, not datasets x results
+        for dataset_id in dict.fromkeys(d.id for d in result.datasets if d.id):
+            by_dataset.setdefault(dataset_id, []).append(result)
     for dataset_id in dataset_ids(results):
-        mine = [r for r in results if any(d.id == dataset_id for d in r.datasets)]
+        mine = by_dataset.get(dataset_id, [])
         # Non-passing first: when a dataset has more results than an event carries, the ones a
         # DAG acts on are kept.
         ordered = sorted(mine, key=lambda r: r.result == "pass")

@@ -12,6 +12,8 @@ import hmac
 import json
 import logging
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,33 +53,50 @@ NOT_FOUND = Answer(404, {"detail": "Not Found"})
 UNAUTHORIZED = Answer(401, {"detail": "Unauthorized"}, headers={"WWW-Authenticate": "Bearer"})
 
 
+class LookupFailed(Exception):
+    """A secrets backend failed while looking for the connection: the answer is 503, not 404."""
+
+
 def webhook_settings(conn_id: str) -> WebhookSettings | None:
     """Return the webhook settings of connection ``conn_id``, or None when it does not receive webhooks.
 
     An unknown connection, another type of connection, one without ``webhook_token`` and one
-    whose token is too short all read as None, so that the receiver answers them alike.
+    whose token is unusable all read as None, so that the receiver answers them alike. A secrets
+    backend that fails (and no later one has the connection) raises :class:`LookupFailed`:
+    Airflow's own lookup would report that as "not defined", and Soda would not retry.
     """
     if not _CONN_ID.fullmatch(conn_id):
         return None
-    from airflow.models.connection import Connection
-
-    from airflow_provider_soda.exceptions import connection_not_found
-
-    try:
-        conn = Connection.get_connection_from_secrets(conn_id)
-    except Exception as err:
-        if connection_not_found(err):
-            return None
-        raise
+    conn = _find_connection(conn_id)
+    if conn is None:
+        return None
     settings = WebhookSettings.from_connection(conn)
-    if settings is not None and settings.token_too_short:
+    if settings is not None and settings.token_problem:
         log.error(
-            "Connection %r has a webhook_token shorter than 16 characters; Soda webhook deliveries to it "
-            "are refused until it is longer (a short token can be guessed).",
-            conn_id,
-        )
+            "Connection %r has a webhook_token that %s; Soda webhook deliveries to it are refused until "
+            "it is fixed.",
+            conn_id, settings.token_problem,
+        )  # fmt: skip
         return None
     return settings
+
+
+def _find_connection(conn_id: str) -> Any:
+    """Ask each secrets backend in Airflow's order; None when none has it and none failed."""
+    from airflow.configuration import ensure_secrets_loaded
+
+    failed: list[str] = []
+    for backend in ensure_secrets_loaded():
+        try:
+            conn = backend.get_connection(conn_id=conn_id)
+        except Exception as err:
+            failed.append(f"{type(backend).__name__}: {type(err).__name__}")
+            continue
+        if conn is not None:
+            return conn
+    if failed:
+        raise LookupFailed(f"connection {conn_id!r} could not be looked up ({'; '.join(failed)})")
+    return None
 
 
 def authorized(settings: WebhookSettings, header: str | None) -> bool:
@@ -103,7 +122,7 @@ def deliver(settings: WebhookSettings, raw: bytes, *, window: float, asset_url: 
         metrics.incr(f"webhooks.{REJECTED}")
         return Answer(400, {"detail": f"The body is nested deeper than {MAX_DEPTH} levels."})
     try:
-        key = fingerprint(settings.conn_id, body)
+        key = fingerprint(settings.identity, body)
     except UnicodeEncodeError:  # "\ud800": JSON escapes that are no Unicode text
         metrics.incr(f"webhooks.{REJECTED}")
         return Answer(400, {"detail": "The body holds text that is not valid Unicode."})
@@ -155,23 +174,63 @@ def _too_deep(body: Any) -> bool:
     return False
 
 
+#: Link backs wait here, sent one at a time by one thread of their own: they wait for the rate limit
+#: (10 per 60 s), and must never hold the API server's shared worker threads meanwhile.
+MAX_PENDING_LINKS = 100
+#: The longest a link back waits in the rate-limit queue before it is given up (and logged).
+LINK_QUEUE_WAIT = 60.0
+_links_lock = threading.Lock()
+_links_pending = 0
+_links_executor: ThreadPoolExecutor | None = None
+
+
+def queue_link_back(settings: WebhookSettings, link: tuple[str, str, str]) -> bool:
+    """Queue a link back for the link thread; False (and a warning) when too many are waiting."""
+    global _links_pending, _links_executor
+    with _links_lock:
+        if _links_pending >= MAX_PENDING_LINKS:
+            log.warning(
+                "Soda webhook for connection %r: %d links back already wait; this one is dropped.",
+                settings.conn_id, _links_pending,
+            )  # fmt: skip
+            metrics.incr(f"webhooks.link_back.{LINK_REFUSED}")
+            return False
+        if _links_executor is None:
+            _links_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="soda-webhook-links")
+        _links_pending += 1
+    _links_executor.submit(_send_link_back, settings, link)
+    return True
+
+
+def _send_link_back(settings: WebhookSettings, link: tuple[str, str, str]) -> None:
+    global _links_pending
+    try:
+        link_back(settings, link)
+    finally:
+        with _links_lock:
+            _links_pending -= 1
+
+
 def link_back(settings: WebhookSettings, link: tuple[str, str, str]) -> bool:
     """Add the link to the incident through its callback; log, never raise (the delivery is done).
 
     Sent with the connection's API key, and only to its own Soda Cloud host.
     """
-    from airflow.models.connection import Connection
-
     from airflow_provider_soda.exceptions import SodaCloudError
+    from airflow_provider_soda.hooks.retry import RetryLimits
     from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
 
     callback, url, text = link
-    hook = SodaCloudHook(soda_cloud_conn_id=settings.conn_id)
+    limits = RetryLimits(max_queue_wait=LINK_QUEUE_WAIT, max_wait=LINK_QUEUE_WAIT, max_transient_retries=1)
+    hook = SodaCloudHook(soda_cloud_conn_id=settings.conn_id, retry_limits=limits)
     try:
-        hook.use_connection(Connection.get_connection_from_secrets(settings.conn_id))
+        conn = _find_connection(settings.conn_id)
+        if conn is None:
+            raise LookupFailed(f"connection {settings.conn_id!r} is gone")
+        hook.use_connection(conn)
         hook.add_incident_link(callback, url=url, text=text)
     except Exception as err:
-        if not isinstance(err, SodaCloudError):
+        if not isinstance(err, (SodaCloudError, LookupFailed)):
             log.exception("Soda webhook for connection %r: the link back failed.", settings.conn_id)
             metrics.incr(f"webhooks.link_back.{LINK_REFUSED}")
             return False
