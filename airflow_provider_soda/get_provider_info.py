@@ -144,6 +144,16 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "3600",
                         "default": "86400",
                     },
+                    "openlineage_namespaces": {
+                        "description": "Which OpenLineage namespace each Soda datasource is, as a JSON "
+                        "object (Soda datasource name -> namespace), so that Soda's check results land on "
+                        "the datasets the SQL tasks report (docs: lineage). A datasource without one is "
+                        "reported as soda://<datasource>.",
+                        "version_added": "0.7.0",
+                        "type": "string",
+                        "example": '{"warehouse": "postgres://warehouse.example.com:5432"}',
+                        "default": "",
+                    },
                     "notifier_timeout": {
                         "description": "Seconds a task-level SodaCloudIncidentNotifier may wait in line for "
                         "the rate limit (DAG-level ones wait at most a third of dag_file_processor_timeout). "

@@ -165,7 +165,10 @@ def test_a_scan_reports_each_evaluated_check_on_its_dataset(
     # The operator did not read the checks (no resolution): lineage read them, once.
     assert checks_reads(emulator) == 1
     # One warning per task names the unmapped datasource and the option.
-    assert output.count("have no namespace in [soda_cloud] openlineage_namespaces") == 1
+    # (as often as a line the task logs once: some Airflow lines print each task log line twice)
+    once = output.count("ended completedWithFailures")
+    assert once >= 1
+    assert output.count("have no namespace in [soda_cloud] openlineage_namespaces") == once
     assert "lake" in output
 
 
@@ -215,7 +218,9 @@ def test_bad_namespaces_json_is_one_error_and_fails_nothing(
         env={"AIRFLOW__SODA_CLOUD__OPENLINEAGE_NAMESPACES": "{warehouse"},
     )
     assert "DAG RUN STATE success" in output
-    assert output.count("[soda_cloud] openlineage_namespaces is not valid JSON") == 1
+    once = output.count("ended completedWithFailures")
+    assert once >= 1
+    assert output.count("[soda_cloud] openlineage_namespaces is not valid JSON") == once
     namespaces = {namespace for namespace, _ in assertions(task_event(events, "COMPLETE"))}
     assert namespaces == {"soda://warehouse", "soda://lake"}
 

@@ -180,10 +180,8 @@ def test_a_failing_secrets_backend_is_503_not_404(monkeypatch: pytest.MonkeyPatc
 def test_the_duplicate_window_is_a_usable_number(
     setting: str, used: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow_provider_soda.webhooks.app import _duplicate_window
-
     monkeypatch.setenv("AIRFLOW__SODA_CLOUD__WEBHOOK_DUPLICATE_WINDOW", setting)
-    assert _duplicate_window() == used
+    assert receiver.duplicate_window() == used
 
 
 def settings(**extra: Any) -> WebhookSettings | None:

@@ -8,8 +8,6 @@ Soda runs after the answer is sent.
 
 from __future__ import annotations
 
-import math
-
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -69,7 +67,7 @@ def create_app() -> FastAPI:
         try:
             answer = await anyio.to_thread.run_sync(
                 lambda: receiver.deliver(
-                    settings, raw, window=_duplicate_window(), asset_url=_airflow_base_url()
+                    settings, raw, window=receiver.duplicate_window(), asset_url=receiver.airflow_base_url()
                 )
             )
         except Exception:
@@ -94,30 +92,3 @@ async def _read_body(request: Request) -> bytes:
             raise BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-#: The longest duplicate window taken: a year (an unbounded one would fail every date computation).
-MAX_DUPLICATE_WINDOW = 365 * 86400.0
-
-
-def _duplicate_window() -> float:
-    from airflow.providers.common.compat.sdk import conf
-
-    default = receiver.DEFAULT_DUPLICATE_WINDOW
-    try:
-        window = float(conf.getfloat("soda_cloud", "webhook_duplicate_window", fallback=default))
-    except Exception:  # Airflow's own error for a value that is no number
-        window = math.nan
-    if math.isnan(window) or window < 0:
-        receiver.log.error(
-            "[soda_cloud] webhook_duplicate_window must be a number of seconds >= 0; using %g s.", default
-        )
-        return default
-    return min(window, MAX_DUPLICATE_WINDOW)
-
-
-def _airflow_base_url() -> str | None:
-    """Return the Airflow UI's address, for links to asset pages (``[api] base_url``)."""
-    from airflow.providers.common.compat.sdk import conf
-
-    return conf.get("api", "base_url", fallback=None) or None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -160,6 +161,34 @@ def deliver(settings: WebhookSettings, raw: bytes, *, window: float, asset_url: 
         if link:
             answer.link_back = (wanted.link_callback_url, link, f"Airflow asset {uri}")
     return answer
+
+
+#: The longest duplicate window taken: a year (an unbounded one would fail every date computation).
+MAX_DUPLICATE_WINDOW = 365 * 86400.0
+
+
+def duplicate_window() -> float:
+    """Return ``[soda_cloud] webhook_duplicate_window`` in seconds: capped, and the default when unusable."""
+    from airflow.providers.common.compat.sdk import conf
+
+    default = DEFAULT_DUPLICATE_WINDOW
+    try:
+        window = float(conf.getfloat("soda_cloud", "webhook_duplicate_window", fallback=default))
+    except Exception:  # Airflow's own error for a value that is no number
+        window = math.nan
+    if math.isnan(window) or window < 0:
+        log.error(
+            "[soda_cloud] webhook_duplicate_window must be a number of seconds >= 0; using %g s.", default
+        )
+        return default
+    return min(window, MAX_DUPLICATE_WINDOW)
+
+
+def airflow_base_url() -> str | None:
+    """Return the Airflow UI's address, for links to asset pages (``[api] base_url``)."""
+    from airflow.providers.common.compat.sdk import conf
+
+    return conf.get("api", "base_url", fallback=None) or None
 
 
 def _too_deep(body: Any) -> bool:
