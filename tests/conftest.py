@@ -43,13 +43,15 @@ configure_airflow_home(_HOME, DAGS_FOLDER)
 atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 
 
-#: The longest files, longest first (the first two start real ``airflow standalone`` Airflows). make
+#: The longest files, longest first (the first three start real ``airflow standalone`` Airflows). make
 #: test runs files in parallel workers in collection order (``pytest -n 4 --dist loadfile
 #: --no-loadscope-reorder``); starting the longest first lets the short ones fill the other workers
 #: meanwhile, instead of everyone waiting on a long one at the end. Other files keep their order.
 SLOWEST_FILES = (
     "test_scans_triggerer.py",
     "test_event_driven.py",
+    "test_webhooks_receiver.py",
+    "test_lineage.py",
     "test_storm.py",
     "test_scans.py",
     "test_pacing_redis_topologies.py",

@@ -149,13 +149,20 @@ def test_the_documented_connections_read_as_documented(monkeypatch: pytest.Monke
 def test_the_documented_settings_are_options_the_provider_declares() -> None:
     declared = get_provider_info()["config"]["soda_cloud"]["options"]
     text = (EXAMPLES / "airflow.cfg").read_text()
-    for name in ("config_redis_store", "config_shared_group"):
+    for name in ("config_redis_store", "config_shared_group", "config_lineage"):
         parser = configparser.ConfigParser()
         parser.read_string(region(EXAMPLES / "airflow.cfg", name))
-        assert parser.sections() == ["soda_cloud"]
+        assert parser.sections()[0] == "soda_cloud"
+        assert set(parser.sections()) <= {"soda_cloud", "openlineage"}
         for option in parser["soda_cloud"]:
             assert option in declared, f"docs/examples/airflow.cfg sets an unknown option {option!r}"
     assert "[START config_redis_store]" in text
+    # The documented mapping is one the provider reads as documented.
+    lineage = configparser.ConfigParser()
+    lineage.read_string(region(EXAMPLES / "airflow.cfg", "config_lineage"))
+    mapping = json.loads(lineage["soda_cloud"]["openlineage_namespaces"])
+    assert mapping["warehouse"] == "postgres://warehouse.example.com:5432"
+    assert json.loads(lineage["openlineage"]["transport"])["type"] == "http"
 
 
 def test_the_documented_test_commands_are_a_valid_script() -> None:

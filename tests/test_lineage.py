@@ -143,6 +143,80 @@ EXPECTED = {
 }
 
 
+# The excerpt docs/lineage.md shows: what the listener writes for soda_test_lineage_scan (the
+# assertion fields and the run facet without its ids and links), checked against a real run below.
+# [START lineage_event_excerpt]
+DOCUMENTED_EVENT = {
+    "eventType": "COMPLETE",
+    "job": {"namespace": "default", "name": "soda_test_lineage_scan.scan"},
+    "inputs": [
+        {
+            "namespace": "postgres://warehouse.example.com:5432",  # mapped: [soda_cloud] openlineage_namespaces
+            "name": "analytics.public.orders",
+            "inputFacets": {
+                "dataQualityAssertions": {
+                    "assertions": [
+                        {"assertion": "row_count > 0", "success": True},
+                        {
+                            "assertion": "missing_count(id) = 0",
+                            "column": "id",
+                            "severity": "error",
+                            "success": False,
+                        },
+                        {
+                            "assertion": "freshness(created_at) < 1d",
+                            "column": "created_at",
+                            "severity": "warn",
+                            "success": False,
+                        },
+                    ]
+                }
+            },
+        },
+        {
+            "namespace": "soda://lake",  # not mapped
+            "name": "analytics.public.events",
+            "inputFacets": {
+                "dataQualityAssertions": {"assertions": [{"assertion": "row_count > 10", "success": True}]}
+            },
+        },
+    ],
+    "run": {
+        "facets": {
+            "sodaCloud_scan": {
+                "version": "1-0-0",
+                "state": "completedWithFailures",
+                "scanDefinition": "lineage_mix",
+                "checksTotal": 6,
+                "failures": 1,
+                "warnings": 1,
+                "errors": 1,
+                "assertionsReported": 4,
+            }
+        }
+    },
+}
+# [END lineage_event_excerpt]
+
+
+def excerpt(event: dict[str, Any]) -> dict[str, Any]:
+    """The parts of an emitted event that DOCUMENTED_EVENT shows."""
+    kept = ("assertion", "success", "column", "severity")
+    return {
+        "eventType": event["eventType"],
+        "job": {k: event["job"][k] for k in ("namespace", "name")},
+        "inputs": [
+            {"namespace": i["namespace"], "name": i["name"], "inputFacets": {"dataQualityAssertions": {"assertions": [
+                {k: v for k, v in a.items() if k in kept}
+                for a in i["inputFacets"]["dataQualityAssertions"]["assertions"]]}}}
+            for i in event["inputs"]
+        ],
+        "run": {"facets": {"sodaCloud_scan": {
+            k: v for k, v in event["run"]["facets"]["sodaCloud_scan"].items()
+            if k not in ("_producer", "_schemaURL", "url", "scanId")}}},
+    }  # fmt: skip
+
+
 def checks_reads(emulator: SodaCloudEmulator) -> int:
     return sum(1 for r in emulator.requests_to("list_checks") if "checkIds" in r.query)
 
@@ -154,6 +228,7 @@ def test_a_scan_reports_each_evaluated_check_on_its_dataset(
     assert "DAG RUN STATE success" in output
     complete = task_event(events, "COMPLETE")
     assert assertions(complete) == EXPECTED  # notEvaluated and excluded are left out
+    assert excerpt(complete) == DOCUMENTED_EVENT
     facet = complete["run"]["facets"]["sodaCloud_scan"]
     assert {k: facet[k] for k in ("state", "checksTotal", "failures", "warnings", "errors", "assertionsReported")} == {
         # Soda counts the check it could not evaluate as an error; it is in no assertion.
@@ -270,3 +345,49 @@ def test_dag_files_do_not_import_openlineage() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("qualified", "expected"),
+    [
+        ("warehouse/analytics/public/orders", ("warehouse", MAPPED, "analytics.public.orders")),
+        ("lake/events", ("lake", "soda://lake", "events")),
+        ("orders", ("unknown", "soda://unknown", "orders")),
+        (None, ("unknown", "soda://unknown", "ds-7")),
+    ],
+)
+def test_soda_datasets_are_named_as_the_warehouse_names_them(
+    qualified: str | None, expected: tuple[str, ...]
+) -> None:
+    from airflow_provider_soda.lineage.naming import openlineage_dataset
+
+    assert openlineage_dataset(qualified, "ds-7", {"warehouse": MAPPED}) == expected
+
+
+@pytest.mark.parametrize(
+    ("setting", "error"),
+    [('["warehouse"]', "must be a JSON object"), ('{"warehouse": 5}', "must be a JSON object"),
+     ("{bad", "is not valid JSON"), ("", None), ('{"warehouse": "postgres://h:5432/"}', None)],
+)  # fmt: skip
+def test_the_namespaces_option_is_read_or_named_in_one_error(
+    setting: str, error: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_soda.lineage.naming import datasource_namespaces
+
+    class Log:  # what the operator's logger is given, in order
+        errors: list[str] = []
+
+        def error(self, message: str, *args: Any) -> None:
+            self.errors.append(message % args)
+
+    monkeypatch.setenv("AIRFLOW__SODA_CLOUD__OPENLINEAGE_NAMESPACES", setting)
+    log = Log()
+    mapping = datasource_namespaces(log)
+    if error is None:
+        assert log.errors == []
+        assert mapping == ({"warehouse": "postgres://h:5432"} if setting else {})
+    else:
+        assert mapping == {}
+        (message,) = log.errors
+        assert error in message
+        assert "openlineage_namespaces" in message
