@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import configparser
 import json
+import os
 import re
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -144,6 +146,44 @@ def test_the_documented_connections_read_as_documented(monkeypatch: pytest.Monke
     assert webhooks is not None
     assert webhooks.token_problem is None
     assert webhooks.link_back
+
+
+def test_the_documented_cli_connections_read_as_documented(airflow_db: None) -> None:
+    """docs/examples/connections_cli.sh, run against this suite's Airflow, stores what the hook reads."""
+    from airflow.providers.common.compat.sdk import Connection
+
+    from airflow_provider_soda.hooks.settings import SodaCloudSettings
+
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run(["bash", str(EXAMPLES / "connections_cli.sh")], env=env, check=True, capture_output=True)
+    expected = {
+        "soda_cloud_default": "https://cloud.soda.io",
+        "soda_cloud_us": "https://cloud.us.soda.io",
+        "soda_cloud_proxy": "https://soda-proxy.example.com",
+    }
+    try:
+        for conn_id, base_url in expected.items():
+            stored = subprocess.run(
+                [sys.executable, "-m", "airflow", "connections", "get", conn_id, "-o", "json"],
+                env=env, check=True, capture_output=True, text=True,
+            ).stdout  # fmt: skip
+            (fields,) = json.loads(stored[stored.index("[") :])
+            conn = Connection(
+                conn_id=conn_id, conn_type=fields["conn_type"], host=fields.get("host") or None,
+                login=fields.get("login"), password=fields.get("password"),
+                extra=json.dumps(fields.get("extra_dejson") or {}),
+            )  # fmt: skip
+            settings = SodaCloudSettings.from_connection(conn)
+            assert (settings.base_url, settings.key_id, settings.key_secret) == (
+                base_url,
+                "KEY_ID",
+                "KEY_SECRET",
+            )
+    finally:
+        for conn_id in expected:
+            subprocess.run([sys.executable, "-m", "airflow", "connections", "delete", conn_id], env=env,
+                           check=False, capture_output=True)  # fmt: skip
 
 
 def test_the_documented_settings_are_options_the_provider_declares() -> None:
