@@ -74,11 +74,16 @@ def test_legacy_widgets_build_with_the_real_form_library() -> None:
         reason="no Flask-AppBuilder here: this Airflow draws the form from provider metadata (3.2+), "
         "or needs apache-airflow-providers-fab for any provider's form fields (3.0/3.1)",
     )
-    from wtforms import IntegerField, PasswordField, StringField
+    from wtforms import BooleanField, IntegerField, PasswordField, StringField
 
     widgets = SodaCloudHook.get_connection_form_widgets()
     assert list(widgets) == list(CONN_FIELDS)
-    kinds = {StringField: "string", PasswordField: "password", IntegerField: "integer"}
+    kinds = {
+        StringField: "string",
+        PasswordField: "password",
+        IntegerField: "integer",
+        BooleanField: "boolean",
+    }
     for name, field in widgets.items():
         assert kinds[field.field_class] == legacy_widget_kind(CONN_FIELDS[name]["schema"]), name
         assert str(field.args[0]) == CONN_FIELDS[name]["label"]

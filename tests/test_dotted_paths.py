@@ -39,8 +39,16 @@ def resolve(path: str) -> object:
     raise ModuleNotFoundError(path)
 
 
+#: Modules that only Airflow 3's API server imports (the webhook receiver's FastAPI app).
+API_SERVER_ONLY = ("airflow_provider_soda.webhooks.app",)
+
+
 @pytest.mark.parametrize(("path", "where"), named_paths())
 def test_a_named_path_can_be_imported(path: str, where: str) -> None:
+    if path.startswith(API_SERVER_ONLY):
+        pytest.importorskip(
+            "fastapi", reason="the webhook receiver's app needs Airflow 3's API server (FastAPI)"
+        )
     try:
         resolve(path)
     except (ImportError, AttributeError) as err:
