@@ -9,9 +9,11 @@ provider's run facet schema.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -247,6 +249,15 @@ def test_a_scan_reports_each_evaluated_check_on_its_dataset(
     assert "lake" in output
 
 
+def test_a_deferred_scan_reports_the_same(
+    emulator: SodaCloudEmulator, tmp_path: Path, airflow_db: None
+) -> None:
+    output, events = run_with_lineage(emulator, "soda_test_lineage_scan_deferred", tmp_path)
+    assert "DAG RUN STATE success" in output
+    assert assertions(task_event(events, "COMPLETE")) == EXPECTED
+    assert checks_reads(emulator) == 1
+
+
 def test_a_failed_task_reports_too(emulator: SodaCloudEmulator, tmp_path: Path, airflow_db: None) -> None:
     output, events = run_with_lineage(emulator, "soda_test_lineage_scan_failing", tmp_path)
     assert "DAG RUN STATE failed" in output
@@ -391,3 +402,63 @@ def test_the_namespaces_option_is_read_or_named_in_one_error(
         (message,) = log.errors
         assert error in message
         assert "openlineage_namespaces" in message
+
+
+def test_failures_are_kept_when_a_scan_has_more_checks_than_are_reported() -> None:
+    """150 checks Soda did not evaluate must not crowd the 20 failures out of the 100 kept."""
+    from airflow_provider_soda.lineage.facets import operator_lineage
+    from airflow_provider_soda.models import Check, Scan
+    from airflow_provider_soda.scanning import MAX_REPORTED_CHECKS
+
+    statuses = ["notEvaluated"] * 150 + ["fail"] * 20 + ["pass"] * 500 + ["excluded"] * 30
+    scan = Scan.model_validate(
+        {"id": "s", "state": "completedWithFailures",
+         "checks": [{"id": f"c{n}", "evaluationStatus": status} for n, status in enumerate(statuses)]}
+    )  # fmt: skip
+    bounded = scan.bounded(MAX_REPORTED_CHECKS)
+    assert [c.status_value for c in bounded.checks] == ["fail"] * 20 + ["pass"] * 80
+    checks = [
+        Check.model_validate(
+            {"id": c.id, "name": c.id, "datasets": [{"id": "d", "qualifiedName": "dw/a/b/t"}]}
+        )
+        for c in bounded.checks
+    ]
+    lineage = operator_lineage(bounded, checks, log=logging.getLogger("test"))
+    (dataset,) = lineage.inputs
+    reported = dataset.inputFacets["dataQualityAssertions"].assertions
+    assert sum(not a.success for a in reported) == 20
+    facet = lineage.run_facets["sodaCloud_scan"]
+    assert (facet.checksTotal, facet.failures, facet.assertionsReported) == (700, 20, 100)
+
+
+def test_a_slow_or_refused_checks_read_reports_the_run_without_assertions(
+    emulator: SodaCloudEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One attempt, within the deadline: a late answer or a 429 is not waited out (the listener
+    would lose the whole event), and the run facet is still reported."""
+    from airflow_provider_soda.models import Scan
+    from airflow_provider_soda.operators.scans import SodaCloudScanOperator
+    from airflow_provider_soda.testing import Fault
+
+    monkeypatch.setenv("AIRFLOW_CONN_SODA_CLOUD_DEFAULT", emulator.airflow_connection())
+    scan = Scan.model_validate(
+        {"id": "s1", "state": "completedWithFailures",
+         "checks": [{"id": "chk-fail", "evaluationStatus": "fail"}, {"id": "chk-skipped", "evaluationStatus": "notEvaluated"}]}
+    )  # fmt: skip
+    for fault in (Fault(endpoint="list_checks", delay=8.0), Fault(endpoint="list_checks", status=429)):
+        before = checks_reads(emulator)
+        emulator.inject(fault)
+        operator = SodaCloudScanOperator(task_id="scan", scan_definition="lineage_mix")
+        operator._lineage_scan = scan
+        lineage = operator.get_openlineage_facets_on_complete(None)
+        assert lineage.inputs == []
+        assert lineage.run_facets["sodaCloud_scan"].failures == 1
+        # one attempt, no retry (the late one is recorded when the emulator answers it, after the deadline)
+        for _ in range(100):
+            if checks_reads(emulator) - before >= 1:
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
+        assert checks_reads(emulator) - before == 1
+        # Only the evaluated check was asked for.
+        assert emulator.requests_to("list_checks")[-1].query["checkIds"] == ["chk-fail"]

@@ -121,6 +121,10 @@ class SodaCloudClient(BaseHook):
         """
         self.__dict__["settings"] = _masked_settings(conn)
 
+    def use_settings(self, settings: SodaCloudSettings) -> None:
+        """Use settings read already (another hook's, with a shorter timeout, say)."""
+        self.__dict__["settings"] = settings
+
     @property
     def base_url(self) -> str:
         return self.settings.base_url

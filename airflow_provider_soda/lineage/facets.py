@@ -22,16 +22,23 @@ from openlineage.client.generated.data_quality_assertions_dataset import (
     DataQualityAssertionsDatasetFacet,
 )
 
-from airflow_provider_soda.lineage.naming import OPTION, datasource_namespaces, openlineage_dataset
+from airflow_provider_soda.lineage.naming import (
+    OPTION,
+    UNKNOWN_DATASOURCE,
+    datasource_namespaces,
+    openlineage_dataset,
+)
 from airflow_provider_soda.models import Check, EvaluationStatus, Scan
 
 #: The run facet's key: OpenLineage's custom facets are prefixed by who defines them.
 RUN_FACET = "sodaCloud_scan"
 #: The version of its schema, in the schema's file and in every facet.
 FACET_VERSION = "1-0-0"
+#: Immutable, as OpenLineage asks of a custom facet's schema: the file as released with the
+#: version that introduced this schema version (a new schema version gets a new release's tag).
 SCHEMA_URL = (
-    "https://github.com/airflow-provider-soda/airflow-provider-soda/blob/main/airflow_provider_soda/lineage/"
-    "SodaCloudScanRunFacet.json#/$defs/SodaCloudScanRunFacet"
+    "https://raw.githubusercontent.com/airflow-provider-soda/airflow-provider-soda/v0.7.0/"
+    "airflow_provider_soda/lineage/SodaCloudScanRunFacet.json#/$defs/SodaCloudScanRunFacet"
 )
 #: What each evaluated result reports: (success, severity).
 _RESULTS = {
@@ -95,6 +102,7 @@ def operator_lineage(
             inputs.setdefault((namespace, name), []).append(assertion)
             counted = True
         reported += counted
+    unmapped.discard(UNKNOWN_DATASOURCE)  # no mapping can name a datasource Soda did not give
     if unmapped:
         log.warning(
             "OpenLineage: Soda datasource(s) %s have no namespace in [soda_cloud] %s; their datasets are "

@@ -17,6 +17,8 @@ from typing import Any
 OPTION = "openlineage_namespaces"
 #: The namespace of a datasource the option does not map: ``soda://<datasource>``.
 DEFAULT_NAMESPACE_PREFIX = "soda://"
+#: The datasource of a dataset Soda gives no qualified name for.
+UNKNOWN_DATASOURCE = "unknown"
 
 
 def datasource_namespaces(log: logging.Logger | Any) -> dict[str, str]:
@@ -59,5 +61,5 @@ def openlineage_dataset(
     if len(parts) >= 2:
         datasource, name = parts[0], ".".join(parts[1:])
     else:
-        datasource, name = "unknown", parts[0] if parts else fallback
+        datasource, name = UNKNOWN_DATASOURCE, parts[0] if parts else fallback
     return datasource, namespaces.get(datasource, f"{DEFAULT_NAMESPACE_PREFIX}{datasource}"), name

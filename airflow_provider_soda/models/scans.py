@@ -203,8 +203,16 @@ class Scan(BaseModel):
             )
         )
 
+    def by_importance(self) -> list[ScanCheck]:
+        """Return the checks in the order a bounded report keeps them, failures first.
+
+        Then warnings, anything else Soda reported, passes, and last the checks Soda did not
+        evaluate (``notEvaluated``, ``excluded``), which no reader acts on.
+        """
+        return sorted(self.checks, key=lambda c: _IMPORTANCE.get(c.status_value or "", 2))
+
     def bounded(self, limit: int) -> Scan:
-        """Return this scan with at most ``limit`` checks (those that did not pass first), its tally kept.
+        """Return this scan with at most ``limit`` checks (failures and warnings first), its tally kept.
 
         For trigger events and XCom, which must stay small whatever the scan's size; ``checks_total``
         says how many there were, so that a reader knows to read the scan again for the rest.
@@ -212,18 +220,19 @@ class Scan(BaseModel):
         if len(self.checks) <= limit:
             return self
         tally = self.tally()
-        ordered = sorted(self.checks, key=lambda c: c.status_value == EvaluationStatus.PASS.value)
-        return self.model_copy(update={**tally, "checks": ordered[:limit], "checks_total": len(self.checks)})
+        return self.model_copy(
+            update={**tally, "checks": self.by_importance()[:limit], "checks_total": len(self.checks)}
+        )
 
     def to_xcom(self, *, max_checks: int | None = None) -> dict[str, Any]:
         """Return the scan's outcome as pushed to XCom: id, state, counts, link and checks (snake_case).
 
-        :param max_checks: keep at most this many checks, those that did not pass first;
-            ``checks_total`` always says how many the scan had.
+        :param max_checks: keep at most this many checks, failures and warnings first
+            (:meth:`by_importance`); ``checks_total`` always says how many the scan had.
         """
         checks = self.checks
         if max_checks is not None and len(checks) > max_checks:
-            checks = sorted(checks, key=lambda c: c.status_value == EvaluationStatus.PASS.value)[:max_checks]
+            checks = self.by_importance()[:max_checks]
         return {
             "scan_id": self.id,
             "state": self.state_value,
@@ -235,6 +244,16 @@ class Scan(BaseModel):
             "checks_total": self.checks_total if self.checks_total is not None else len(self.checks),
             "checks": [{"id": c.id, "evaluation_status": c.status_value} for c in checks],
         }
+
+
+#: The order of :meth:`Scan.by_importance` (a result Soda adds later ranks 2, before passes).
+_IMPORTANCE = {
+    EvaluationStatus.FAIL.value: 0,
+    EvaluationStatus.WARN.value: 1,
+    EvaluationStatus.PASS.value: 3,
+    EvaluationStatus.NOT_EVALUATED.value: 4,
+    EvaluationStatus.EXCLUDED.value: 5,
+}
 
 
 def _instant(text: str | None) -> datetime | None:

@@ -9,10 +9,11 @@ from airflow.providers.common.compat.sdk import DAG
 from airflow_provider_soda.operators.contracts import SodaCloudVerifyContractOperator
 from airflow_provider_soda.operators.scans import SodaCloudScanOperator
 
-for dag_id, fail_on, resolve in (
-    ("soda_test_lineage_scan", [], False),  # completes with failures, and the task succeeds
-    ("soda_test_lineage_scan_failing", ["failures"], False),  # the same scan fails the task
-    ("soda_test_lineage_scan_resolving", [], True),  # the checks are read for the resolution
+for dag_id, fail_on, resolve, deferrable in (
+    ("soda_test_lineage_scan", [], False, False),  # completes with failures, and the task succeeds
+    ("soda_test_lineage_scan_failing", ["failures"], False, False),  # the same scan fails the task
+    ("soda_test_lineage_scan_resolving", [], True, False),  # the checks are read for the resolution
+    ("soda_test_lineage_scan_deferred", [], False, True),  # waits in the triggerer, ends in a new process
 ):
     with DAG(dag_id=dag_id, schedule=None, start_date=datetime(2026, 1, 1)):
         SodaCloudScanOperator(
@@ -21,6 +22,7 @@ for dag_id, fail_on, resolve in (
             poll_interval=0.2,
             fail_on=fail_on,
             resolve_incidents=resolve,
+            deferrable=deferrable,
             retries=0,
         )
 
