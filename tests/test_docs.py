@@ -186,6 +186,29 @@ def test_the_documented_cli_connections_read_as_documented(airflow_db: None) -> 
                            check=False, capture_output=True)  # fmt: skip
 
 
+def test_the_installation_page_matches_the_package() -> None:
+    """The requirements and extras tables are pyproject.toml's; the install commands are valid bash
+    with Airflow's constraints URL form."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    page = (DOCS / "installation.md").read_text()
+    documented = re.findall(r"^\| `([^`]+)` \| ", page, flags=re.MULTILINE)
+    assert documented[: len(project["dependencies"])] == project["dependencies"]
+    extras = documented[len(project["dependencies"]) :]
+    assert extras == ["redis", "openlineage"]
+    for extra in extras:
+        assert f"`{', '.join(project['optional-dependencies'][extra])}`" in page
+    script = EXAMPLES / "install.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    commands = region(script, "install_with_constraints")
+    assert (
+        "https://raw.githubusercontent.com/apache/airflow/constraints-${AIRFLOW_VERSION}/constraints-${PYTHON_VERSION}.txt"
+        in commands
+    )
+    assert "[redis,openlineage]" in commands
+
+
 def test_the_documented_settings_are_options_the_provider_declares() -> None:
     declared = get_provider_info()["config"]["soda_cloud"]["options"]
     text = (EXAMPLES / "airflow.cfg").read_text()
