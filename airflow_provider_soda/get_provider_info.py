@@ -98,7 +98,7 @@ def get_provider_info() -> dict[str, Any]:
                     "rate_limit_store": {
                         "description": "Where the pacing schedule lives. 'local': files on this machine, "
                         "shared by every process on it (standalone, LocalExecutor, one Celery host). A Redis "
-                        "URL (redis://, rediss:// or unix://): shared by every machine; install "
+                        "URL (redis://, rediss://, unix://, or redis+sentinel:// for Sentinel): shared by every machine; install "
                         "airflow-provider-soda[redis]. 'memory': per process. If the store fails, each "
                         "process paces alone for a while and warns once; no update is lost.",
                         "version_added": "0.2.0",
