@@ -44,7 +44,8 @@ RUN_SCRIPT = (
     "import json, sys\n"
     "from airflow_provider_soda.testing.dag_test import run_dag\n"
     "run = run_dag(sys.argv[1])\n"
-    "print('DAG RUN STATE', run.state)\n"
+    # To a file: OpenLineage's forked processes write to the same stdout at the same moment.
+    "open(sys.argv[2], 'w').write('DAG RUN STATE ' + str(run.state))\n"
 )
 
 
@@ -98,10 +99,11 @@ def run_with_lineage(
     script = tmp_path / "run_dag.py"
     script.write_text(prelude + RUN_SCRIPT)
     done = subprocess.run(
-        [sys.executable, str(script), dag_id], env=environment, capture_output=True, text=True,
+        [sys.executable, str(script), dag_id, str(tmp_path / f"{dag_id}.state")], env=environment, capture_output=True, text=True,
         timeout=300, check=False,
     )  # fmt: skip
-    output = done.stdout + done.stderr
+    state = tmp_path / f"{dag_id}.state"
+    output = (state.read_text() if state.exists() else "no state written") + "\n" + done.stdout + done.stderr
     (tmp_path / f"{dag_id}.output.txt").write_text(output)
     assert done.returncode == 0, output[-4000:]
     written = [json.loads(line) for line in events.read_text().splitlines()] if events.exists() else []
@@ -227,7 +229,7 @@ def test_a_scan_reports_each_evaluated_check_on_its_dataset(
     emulator: SodaCloudEmulator, tmp_path: Path, airflow_db: None
 ) -> None:
     output, events = run_with_lineage(emulator, "soda_test_lineage_scan", tmp_path)
-    assert "DAG RUN STATE success" in output
+    assert "DAG RUN STATE success" in output, output[-3000:]
     complete = task_event(events, "COMPLETE")
     assert assertions(complete) == EXPECTED  # notEvaluated and excluded are left out
     assert excerpt(complete) == DOCUMENTED_EVENT
@@ -253,14 +255,14 @@ def test_a_deferred_scan_reports_the_same(
     emulator: SodaCloudEmulator, tmp_path: Path, airflow_db: None
 ) -> None:
     output, events = run_with_lineage(emulator, "soda_test_lineage_scan_deferred", tmp_path)
-    assert "DAG RUN STATE success" in output
+    assert "DAG RUN STATE success" in output, output[-3000:]
     assert assertions(task_event(events, "COMPLETE")) == EXPECTED
     assert checks_reads(emulator) == 1
 
 
 def test_a_failed_task_reports_too(emulator: SodaCloudEmulator, tmp_path: Path, airflow_db: None) -> None:
     output, events = run_with_lineage(emulator, "soda_test_lineage_scan_failing", tmp_path)
-    assert "DAG RUN STATE failed" in output
+    assert "DAG RUN STATE failed" in output, output[-3000:]
     failed = task_event(events, "FAIL")
     assert assertions(failed) == EXPECTED
     assert failed["run"]["facets"]["sodaCloud_scan"]["state"] == "completedWithFailures"
@@ -279,7 +281,7 @@ def test_a_contract_verification_reports_its_dataset(
 ) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_SODA_CLOUD_DEFAULT", emulator.airflow_connection())
     output, events = run_with_lineage(emulator, "soda_test_lineage_contract", tmp_path)
-    assert "DAG RUN STATE success" in output
+    assert "DAG RUN STATE success" in output, output[-3000:]
     complete = task_event(events, "COMPLETE")
     (dataset,) = assertions(complete)
     assert dataset == (MAPPED, "analytics.public.orders")
@@ -303,7 +305,7 @@ def test_bad_namespaces_json_is_one_error_and_fails_nothing(
         tmp_path,
         env={"AIRFLOW__SODA_CLOUD__OPENLINEAGE_NAMESPACES": "{warehouse"},
     )
-    assert "DAG RUN STATE success" in output
+    assert "DAG RUN STATE success" in output, output[-3000:]
     once = output.count("ended completedWithFailures")
     assert once >= 1
     assert output.count("[soda_cloud] openlineage_namespaces is not valid JSON") == once
@@ -315,7 +317,7 @@ def test_with_openlineage_disabled_nothing_changes(
     emulator: SodaCloudEmulator, tmp_path: Path, airflow_db: None
 ) -> None:
     output, events = run_with_lineage(emulator, "soda_test_lineage_scan", tmp_path, lineage=False)
-    assert "DAG RUN STATE success" in output
+    assert "DAG RUN STATE success" in output, output[-3000:]
     assert events == []
     assert checks_reads(emulator) == 0  # no extra request at all
 
