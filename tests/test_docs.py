@@ -168,7 +168,8 @@ def test_the_documented_cli_connections_read_as_documented(airflow_db: None) -> 
                 [sys.executable, "-m", "airflow", "connections", "get", conn_id, "-o", "json"],
                 env=env, check=True, capture_output=True, text=True,
             ).stdout  # fmt: skip
-            (fields,) = json.loads(stored[stored.index("[") :])
+            # Airflow may print log lines before the JSON (3.0 does)
+            (fields,) = json.loads(next(line for line in stored.splitlines() if line.startswith("[{")))
             conn = Connection(
                 conn_id=conn_id, conn_type=fields["conn_type"], host=fields.get("host") or None,
                 login=fields.get("login"), password=fields.get("password"),
