@@ -8,9 +8,9 @@ what it carries beside the fields the receiver uses.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 #: Texts longer than this are cut: a title or a link has no business being longer, and an
 #: asset event's ``extra`` lives in Airflow's database.
@@ -42,6 +42,10 @@ def _objects(value: Any) -> list[Any]:
     return [item for item in value if isinstance(item, (dict, str))]
 
 
+#: A text field read leniently (:func:`text`).
+Text = Annotated[str | None, BeforeValidator(text)]
+
+
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
@@ -62,18 +66,13 @@ class WebhookDataset(_Lenient):
 class WebhookCheckResult(_Lenient):
     """A check result: the check, its datasets and its outcome (``outcome`` or ``evaluationStatus``)."""
 
-    id: str | None = None
-    name: str | None = None
-    cloud_url: str | None = Field(default=None, alias="sodaCloudUrl")
-    column: str | None = None
-    outcome: str | None = None
-    evaluation_status: str | None = Field(default=None, alias="evaluationStatus")
+    id: Text = None
+    name: Text = None
+    cloud_url: Text = Field(default=None, alias="sodaCloudUrl")
+    column: Text = None
+    outcome: Text = None
+    evaluation_status: Text = Field(default=None, alias="evaluationStatus")
     datasets: list[WebhookDataset] = Field(default_factory=list)
-
-    @field_validator("id", "name", "cloud_url", "column", "outcome", "evaluation_status", mode="before")
-    @classmethod
-    def _text(cls, value: Any) -> str | None:
-        return text(value)
 
     @field_validator("datasets", mode="before")
     @classmethod
@@ -91,22 +90,21 @@ def _check_results(value: Any) -> list[WebhookCheckResult]:
     return [WebhookCheckResult.model_validate(item) for item in _objects(value) if isinstance(item, dict)]
 
 
+#: A list of check results read leniently: items that are no object are dropped.
+CheckResults = Annotated[list[WebhookCheckResult], BeforeValidator(_check_results)]
+
+
 class WebhookIncident(_Lenient):
     """The incident of an ``incidentCreated`` / ``incidentUpdated`` delivery."""
 
-    id: str | None = None
+    id: Text = None
     number: int | None = None
-    title: str | None = None
-    severity: str | None = None
-    status: str | None = None
-    cloud_url: str | None = Field(default=None, alias="sodaCloudUrl")
-    link_callback_url: str | None = Field(default=None, alias="incidentLinkCallbackUrl")
-    check_results: list[WebhookCheckResult] = Field(default_factory=list, alias="checkResults")
-
-    @field_validator("id", "title", "severity", "status", "cloud_url", "link_callback_url", mode="before")
-    @classmethod
-    def _text(cls, value: Any) -> str | None:
-        return text(value)
+    title: Text = None
+    severity: Text = None
+    status: Text = None
+    cloud_url: Text = Field(default=None, alias="sodaCloudUrl")
+    link_callback_url: Text = Field(default=None, alias="incidentLinkCallbackUrl")
+    check_results: CheckResults = Field(default_factory=list, alias="checkResults")
 
     @field_validator("number", mode="before")
     @classmethod
@@ -119,23 +117,13 @@ class WebhookIncident(_Lenient):
             return int(value.strip()[:18])
         return None
 
-    @field_validator("check_results", mode="before")
-    @classmethod
-    def _results(cls, value: Any) -> list[WebhookCheckResult]:
-        return _check_results(value)
-
 
 class WebhookContract(_Lenient):
     """The contract of a ``contractPublished`` delivery (its ``contents`` are not kept)."""
 
-    dataset: str | None = None
-    datasource: str | None = None
+    dataset: Text = None
+    datasource: Text = None
     author: str | None = None
-
-    @field_validator("dataset", "datasource", mode="before")
-    @classmethod
-    def _text(cls, value: Any) -> str | None:
-        return text(value)
 
     @field_validator("author", mode="before")
     @classmethod
@@ -148,22 +136,12 @@ class WebhookContract(_Lenient):
 class WebhookDelivery(_Lenient):
     """One delivery: ``event`` says which of the other fields it carries."""
 
-    event: str | None = None
+    event: Text = None
     incident: WebhookIncident | None = None
-    check_results: list[WebhookCheckResult] = Field(default_factory=list, alias="checkResults")
+    check_results: CheckResults = Field(default_factory=list, alias="checkResults")
     contract: WebhookContract | None = None
-
-    @field_validator("event", mode="before")
-    @classmethod
-    def _event(cls, value: Any) -> str | None:
-        return text(value)
 
     @field_validator("incident", "contract", mode="before")
     @classmethod
     def _object(cls, value: Any) -> Any:
         return value if isinstance(value, dict) else None
-
-    @field_validator("check_results", mode="before")
-    @classmethod
-    def _results(cls, value: Any) -> list[WebhookCheckResult]:
-        return _check_results(value)
