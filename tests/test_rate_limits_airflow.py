@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,11 +27,9 @@ needs_retry_policies = pytest.mark.skipif(
 
 IDS = [f"bulk-{n:02d}" for n in range(1, 8)]
 LIMIT = RateLimit(3, 1.0)
-# Outlasts the gap between two tasks under dag.test() (about 2 s on Airflow 3.2), so the window a
-# first task fills is still full when the next one starts.
-# Long enough that the window is still full when the update task starts on a loaded machine:
-# dag.test() can take several seconds between two tasks there (a 5 s window expired in CI runs).
-SLOW_LIMIT = RateLimit(3, 15.0)
+# The deferrable task fills this window in its own pre_execute hook, milliseconds before execute():
+# 6 s leaves a loaded machine ample time and keeps the triggerer's wait short.
+SLOW_LIMIT = RateLimit(3, 6.0)
 
 
 def pace(emulator: SodaCloudEmulator, monkeypatch: pytest.MonkeyPatch, limit: RateLimit) -> SodaCloudEmulator:
@@ -51,7 +50,7 @@ def paced(soda_cloud_emulator: SodaCloudEmulator, monkeypatch: pytest.MonkeyPatc
 
 @pytest.fixture
 def slow_paced(soda_cloud_emulator: SodaCloudEmulator, monkeypatch: pytest.MonkeyPatch) -> SodaCloudEmulator:
-    """3 updates per 15 seconds."""
+    """3 updates per 6 seconds."""
     return pace(soda_cloud_emulator, monkeypatch, SLOW_LIMIT)
 
 
@@ -64,9 +63,10 @@ def statuses(emulator: SodaCloudEmulator) -> list[int | None]:
 
 
 def test_deferral_and_resume_when_the_window_is_full(
-    dag_test: Any, slow_paced: SodaCloudEmulator, capsys: pytest.CaptureFixture[str]
+    dag_test: Any, slow_paced: SodaCloudEmulator, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    dag_run = dag_test("soda_test_deferrable_update", conf={"ids": IDS[: SLOW_LIMIT.requests]})
+    conf = {"ids": IDS[: SLOW_LIMIT.requests], "marker": str(tmp_path / "filled")}
+    dag_run = dag_test("soda_test_deferrable_update", conf=conf)
 
     assert dag_run.state == "success"
     assert task_instances(dag_run)["update"].try_number == 1
@@ -76,9 +76,13 @@ def test_deferral_and_resume_when_the_window_is_full(
 
 
 def test_deferral_after_a_429_from_another_client(
-    dag_test: Any, slow_paced: SodaCloudEmulator, capsys: pytest.CaptureFixture[str]
+    dag_test: Any, slow_paced: SodaCloudEmulator, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    conf = {"ids": IDS[: SLOW_LIMIT.requests], "fill_window_as": "other_client"}
+    conf = {
+        "ids": IDS[: SLOW_LIMIT.requests],
+        "fill_window_as": "other_client",
+        "marker": str(tmp_path / "filled"),
+    }
     dag_run = dag_test("soda_test_deferrable_update", conf=conf)
 
     assert dag_run.state == "success"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from airflow.providers.common.compat.sdk import DAG, Param, task
+from airflow.providers.common.compat.sdk import DAG, Param
 
 from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
 from airflow_provider_soda.operators.incidents import UpdateIncidentOperator, UpdateIncidentsOperator
@@ -17,33 +18,47 @@ PLAIN_RETRIES: dict[str, Any] = {"retry_policy": None} if default_retry_policy()
 DEMO = "7d3f9a52-41c6-4b8e-9a0d-2c5e6f1b8a01"
 START = datetime(2026, 1, 1)
 
+
+def fill_window(context: Any) -> None:
+    """Use up the update window right before the deferrable task's execute(), in its own process.
+
+    A ``pre_execute`` hook, not an upstream task: the gap between two tasks under dag.test() can
+    outlast any window short enough for a test on a loaded machine. The hook runs again when the
+    task resumes from the triggerer; the marker file keeps that second run from filling again.
+    """
+    params = context["params"]
+    marker = Path(params["marker"])
+    if marker.exists():
+        return
+    marker.touch()
+    hook = SodaCloudHook()
+    for incident_id in params["ids"]:
+        if params["fill_window_as"] == "this_process":
+            hook.update_incident(incident_id, status="fixing")
+        else:  # the same API key, but not through this process's limiter
+            hook.get_conn().post(
+                f"{hook.base_url}/api/v1/incidents/{incident_id}", json={}
+            ).raise_for_status()
+
+
 with DAG(
     dag_id="soda_test_deferrable_update",
     schedule=None,
     start_date=START,
-    params={"fill_window_as": Param("this_process", enum=["this_process", "other_client"]), "ids": []},
+    params={
+        "fill_window_as": Param("this_process", enum=["this_process", "other_client"]),
+        "ids": [],
+        "marker": "",
+    },
 ):
-
-    @task
-    def fill_window(params: dict[str, Any] | None = None) -> None:
-        """Use up the update window right before the deferrable task runs (dag.test runs tasks in-process)."""
-        assert params is not None
-        hook = SodaCloudHook()
-        for incident_id in params["ids"]:
-            if params["fill_window_as"] == "this_process":
-                hook.update_incident(incident_id, status="fixing")
-            else:  # the same API key, but not through this process's limiter
-                hook.get_conn().post(
-                    f"{hook.base_url}/api/v1/incidents/{incident_id}", json={}
-                ).raise_for_status()
-
-    fill_window() >> UpdateIncidentOperator(
+    UpdateIncidentOperator(
         task_id="update",
         incident_id=DEMO,
         status="investigating",
         deferrable=True,
         defer_after_seconds=0.1,
         retries=0,
+        pre_execute=fill_window,
     )
 
 with DAG(dag_id="soda_test_retry_policy", schedule=None, start_date=START):
