@@ -23,6 +23,7 @@ from airflow_provider_soda.testing import DEMO_INCIDENT_ID, Fault, SodaCloudEmul
 from airflow_provider_soda.triggers import poller as poller_module
 from airflow_provider_soda.triggers.incidents import SodaCloudIncidentEventTrigger, SodaCloudIncidentTrigger
 from airflow_provider_soda.triggers.poller import IncidentPoller
+from airflow_provider_soda.version_compat import AIRFLOW_V_3_0_PLUS
 from airflow_provider_soda.watching import MAX_RETURNED_INCIDENTS, IncidentWatch
 
 CONN = "soda_cloud_default"
@@ -245,27 +246,45 @@ def test_settings_are_read_again_at_a_bounded_age(
     assert asyncio.run(scenario()) >= 3
 
 
-def test_the_triggerer_path_masks_the_token_in_the_extra() -> None:
-    """Masked by the hook itself, whichever lookup (Airflow's async one, a thread, a secrets backend)
-    returned the connection."""
+@pytest.mark.skipif(
+    not AIRFLOW_V_3_0_PLUS, reason="Airflow 2 masks a Connection's password when it is built: no premise"
+)
+@pytest.mark.parametrize("lookup", ["task", "triggerer"])
+def test_the_hook_masks_the_api_key_secret_whichever_lookup_returned_it(lookup: str) -> None:
+    """Masked by the hook itself, whichever lookup (Airflow's, a thread, a secrets backend) returned
+    the connection: a Connection built by hand masks nothing, so only the hook's own
+    ``mask_secret`` can hide the secret (Airflow would mask an extra named ``token`` on its own)."""
     from airflow.providers.common.compat.sdk import Connection, redact
 
     from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
 
-    token = uuid.uuid4().hex.upper()  # no word another test may have registered as a secret
+    secret = uuid.uuid4().hex.upper()  # no word another test may have registered as a secret
+
+    def connection(conn_id: str) -> Any:
+        return Connection(
+            conn_id=conn_id,
+            conn_type="soda_cloud",
+            host="http://127.0.0.1:9",
+            login="key-id",
+            password=secret,
+        )
 
     class BackendHook(SodaCloudHook):
-        async def aget_connection(self, conn_id: str) -> Any:  # a lookup that masks nothing
-            return Connection(
-                conn_id=conn_id,
-                conn_type="soda_cloud",
-                host="http://127.0.0.1:9",
-                extra=json.dumps({"token": token}),
-            )
+        def get_connection(self, conn_id: str) -> Any:  # type: ignore[override]
+            return connection(conn_id)
 
-    assert str(redact(token)) == token  # nothing masked it yet
-    asyncio.run(BackendHook(soda_cloud_conn_id="soda_token_only").aload_settings())
-    assert token not in str(redact(f"the cookie was token={token}"))
+        async def aget_connection(self, conn_id: str) -> Any:
+            return connection(conn_id)
+
+    built = connection("premise")
+    assert (built.password, built.extra_dejson) == (secret, {})
+    assert str(redact(secret)) == secret  # reading a hand-built Connection masked nothing
+    hook = BackendHook(soda_cloud_conn_id="soda_backend")
+    if lookup == "task":
+        assert hook.settings.key_secret == secret
+    else:
+        assert asyncio.run(hook.aload_settings()).key_secret == secret
+    assert secret not in str(redact(f"the key was {secret}"))
 
 
 # -- 4. selections that would widen ---------------------------------------------------------------
