@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -197,6 +199,48 @@ def test_dropped_connections_are_retried(hook: SodaCloudHook, soda_cloud_emulato
     soda_cloud_emulator.inject(Fault(drop=True, times=2))
     hook.update_incident(DEMO_INCIDENT_ID, status="fixing")
     assert [r.status for r in soda_cloud_emulator.requests] == [None, None, 200]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "start", "unsure"),
+    [
+        ("trigger_scan", lambda hook: hook.trigger_scan("orders_daily"), "A scan may have started"),
+        ("verify_contract", lambda hook: hook.verify_contract("contract-orders"), "A verification may have"),
+    ],
+)
+@pytest.mark.parametrize(
+    "fault", [Fault(drop=True), Fault(delay=1.0, status=200, body="{}")], ids=["drop", "timeout"]
+)
+def test_a_start_that_may_have_arrived_is_never_sent_again(
+    soda_cloud_emulator: SodaCloudEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    endpoint: str,
+    start: Any,
+    unsure: str,
+    fault: Fault,
+) -> None:
+    """A dropped connection or a read timeout after the request left: Soda may have started it."""
+    use_connection(monkeypatch, soda_cloud_emulator, extra={"timeout": 0.3})
+    soda_cloud_emulator.inject(dataclasses.replace(fault, endpoint=endpoint))
+    with pytest.raises(SodaCloudConnectionError, match=unsure) as excinfo:
+        start(SodaCloudHook(retry_limits=FAST))
+    assert excinfo.value.retryable is False  # nor may the task's own retries start it again
+    assert "retries included" not in str(excinfo.value)
+    # A timed-out request is recorded once the emulator's delayed answer is written.
+    deadline = time.monotonic() + 10
+    while not soda_cloud_emulator.requests_to(endpoint) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(soda_cloud_emulator.requests_to(endpoint)) == 1
+
+
+def test_a_start_that_never_left_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No connection could be opened: nothing reached Soda, so a retry cannot start a second scan."""
+    with SodaCloudEmulator() as emulator:
+        connection = emulator.airflow_connection()
+    monkeypatch.setenv(ENV, connection)  # the emulator is gone: connection refused
+    with pytest.raises(SodaCloudConnectionError, match="retries included") as excinfo:
+        SodaCloudHook(retry_limits=FAST).trigger_scan("orders_daily")
+    assert excinfo.value.retryable is True
 
 
 def test_unreachable_host_raises_connection_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,7 @@ import logging
 import math
 import random
 import uuid
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
@@ -36,6 +37,27 @@ def test_a_retry_after_is_bounded() -> None:
     assert parse_retry_after("1.5") == 1.5
     assert parse_retry_after("99999999999") == MAX_RETRY_AFTER
     assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT") == MAX_RETRY_AFTER
+
+
+NOW = datetime(2026, 12, 6, 15, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("Sun, 06 Dec 2026 15:00:30 GMT", 30.0),  # ahead of now: the time left
+        ("Sun, 06 Dec 2026 14:59:00 GMT", 0.0),  # passed: retry at once, never a negative wait
+        ("Sun, 06 Dec 2026 15:00:00 GMT", 0.0),
+        ("Sun, 06 Dec 2026 15:00:12 -0000", 12.0),  # "-0000": no zone given, read as UTC
+    ],
+)
+def test_an_http_date_retry_after_is_the_time_left_until_it(value: str, seconds: float) -> None:
+    assert parse_retry_after(value, now=NOW) == seconds
+
+
+@pytest.mark.parametrize("value", ["soon", "Sun, 99 Dec 2026 15:00:00 GMT", "tomorrow 10:00"])
+def test_a_retry_after_that_is_neither_a_number_nor_a_date_counts_as_none(value: str) -> None:
+    assert parse_retry_after(value, now=NOW) is None
 
 
 def test_retry_after_inf_pauses_a_window_and_never_poisons_the_store(
