@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from conftest import task_instances, task_logs, xcom_value
 
+from airflow_provider_soda.exceptions import SodaCloudValidationError
+from airflow_provider_soda.selection import IncidentSelection
 from airflow_provider_soda.testing import DEMO_INCIDENT_ID, SodaCloudEmulator
 
 ORDERS_OPEN = [DEMO_INCIDENT_ID, "inc-orders-dup"]
@@ -202,3 +204,30 @@ def test_gate_refuses_an_unknown_severity(
     assert dag_run.state == "failed"
     assert "severity must be one of: minor, major, critical" in task_logs(capsys)
     assert soda_cloud_emulator.requests == []
+
+
+@pytest.mark.parametrize(
+    ("filters", "query"),
+    [
+        ({"lead_id": "user-7"}, {"leadId": "user-7"}),
+        ({"created_from": "2026-11-01T00:00:00+00:00"}, {"from": "2026-11-01T00:00:00+00:00"}),
+        ({"created_to": "2026-11-02T00:00:00+00:00"}, {"to": "2026-11-02T00:00:00+00:00"}),
+        ({"incident_ids": ["a", "b"]}, {"incidentIds": "a,b"}),
+    ],
+)
+def test_each_filter_alone_is_a_filter(filters: dict[str, Any], query: dict[str, str]) -> None:
+    """Any one filter narrows the selection: none of them alone may be refused as 'unfiltered'."""
+    selection = IncidentSelection.build(**filters)
+
+    assert not selection.is_unfiltered()
+    assert list(selection.queries()) == [query]
+
+
+def test_bounds_in_the_wrong_order_are_refused() -> None:
+    created_from, created_to = "2026-11-02T00:00:00+00:00", "2026-11-01T00:00:00+00:00"
+    with pytest.raises(
+        SodaCloudValidationError, match="created_from is after created_to: nothing could match"
+    ):
+        IncidentSelection.build(created_from=created_from, created_to=created_to)
+    # equal bounds select one instant: allowed
+    IncidentSelection.build(created_from=created_from, created_to=created_from)
