@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
 
 import pytest
+from conftest import first_event
 
 from airflow_provider_soda.endpoints import UPDATE_INCIDENT, RateLimit
 from airflow_provider_soda.exceptions import SodaCloudQueueTimeoutError
@@ -74,37 +76,45 @@ def test_a_notifier_that_cannot_deliver_in_its_budget_says_so(
     assert slow.requests == []
 
 
-def test_deferrable_operator_books_its_slot_and_resumes_in_it(slow: SodaCloudEmulator) -> None:
+def test_deferrable_operator_books_its_slot_and_resumes_in_it(
+    soda_cloud_emulator: SodaCloudEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The window is full: the operator books the next slot, defers until then, and its resume
-    claims exactly that booking (a later booking by someone else stays behind it)."""
+    claims exactly that booking, ahead of a later booking by someone else, without deferring again."""
     from airflow.providers.common.compat.sdk import TaskDeferred
 
     from airflow_provider_soda.operators.incidents import UpdateIncidentOperator
     from airflow_provider_soda.pacing import Ticket
 
+    limit = RateLimit(2, 3.0)
+    soda_cloud_emulator.rate_limits["update_incident"] = limit
+    extra = {"rate_limits": {"update_incident": {"requests": limit.requests, "period": limit.period}}}
+    monkeypatch.setenv("AIRFLOW_CONN_SODA_CLOUD_DEFAULT", soda_cloud_emulator.airflow_connection(**extra))
     hook = SodaCloudHook()
     hook.update_incident(DEMO_INCIDENT_ID, status="fixing")
     hook.update_incident(DEMO_INCIDENT_ID, status="fixing")  # the window is now full
     operator = UpdateIncidentOperator(
-        task_id="t", incident_id=DEMO_INCIDENT_ID, status="resolved", deferrable=True
+        task_id="t", incident_id=DEMO_INCIDENT_ID, status="resolved", deferrable=True, defer_after_seconds=0.5
     )
     context: Any = {"ti": type("TI", (), {"xcom_push": lambda *a, **k: None})()}
     with pytest.raises(TaskDeferred) as excinfo:
         operator.execute(context)
     trigger = excinfo.value.trigger
     progress = trigger.progress  # type: ignore[attr-defined]
-    wait = trigger.delay  # type: ignore[attr-defined]
-    assert LIMIT.period - 2 < wait <= LIMIT.period + 1
+    assert limit.period - 1 < trigger.delay <= limit.period + 1  # type: ignore[attr-defined]
     assert excinfo.value.timeout is not None
     assert set(progress) == {"token", "deferrals", "position"}
-    late = hook.reserve_slot()  # someone else queues after the deferral
+    late = hook.reserve_slot()  # someone else queues after the deferral, in the same next window
     assert late.position == 1  # the deferred task's slot is ahead of it
-    # Resuming claims the booked slot: with the window still full it waits in the worker at most
-    # defer_after_seconds, then books again; here we only check that the booking is recognised.
-    pacer = hook._pacer(UPDATE_INCIDENT)
-    assert pacer.apply("claim", [progress["token"], 5, 5]) > 0  # known and queued, not expired (-1)
-    hook.cancel_slot(Ticket(progress["token"], 0, 0))
-    hook.cancel_slot(late)
+
+    event = asyncio.run(first_event(trigger))  # the trigger's wait, until the booked slot
+    # Booking again on resume would queue behind `late`, a window later: a second deferral.
+    incident = getattr(operator, excinfo.value.method_name)(context, event)
+
+    assert incident["status"] == "resolved"
+    assert [r.status for r in soda_cloud_emulator.requests_to("update_incident")] == [200, 200, 200]
+    assert hook._pacer(UPDATE_INCIDENT).apply("claim", [late.token, 5, 5]) >= 0  # still queued, not lost
+    hook.cancel_slot(Ticket(late.token, 0, 0))
 
 
 def test_bulk_deferrals_carry_no_growing_payload(

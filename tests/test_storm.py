@@ -10,6 +10,7 @@ a second, and a timed assert would fail on the machine, not on the code.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 from pathlib import Path
@@ -127,8 +128,6 @@ def test_a_process_killed_holding_a_slot_delays_the_others_by_at_most_one_timeou
 def test_redis_stopped_mid_storm_loses_no_update(
     emulator: SodaCloudEmulator, own_redis_server: str, tmp_path: Path
 ) -> None:
-    import threading
-
     import redis
 
     env = {
@@ -137,14 +136,23 @@ def test_redis_stopped_mid_storm_loses_no_update(
         "AIRFLOW__SODA_CLOUD__RATE_LIMIT_DIR": str(tmp_path),
     }
 
-    def stop_redis() -> None:
-        with contextlib.suppress(redis.ConnectionError):  # the server closes the connection as it goes
-            redis.Redis.from_url(own_redis_server).shutdown(nosave=True)
+    stopped_after: list[int] = []
+    answered = itertools.count(1)  # next() is atomic: the emulator answers in several threads
 
-    stopper = threading.Timer(1.0, stop_redis)  # mid-storm, in the second window
-    stopper.start()
+    def stop_redis_mid_storm(query: Any) -> None:
+        """Before the emulator answers the 12th update (in the storm's second window): Redis goes."""
+        if next(answered) == 12:
+            with contextlib.suppress(redis.ConnectionError):  # the server closes the connection as it goes
+                redis.Redis.from_url(own_redis_server).shutdown(nosave=True)
+            stopped_after.append(12)
+
+    emulator.before("update_incident", stop_redis_mid_storm)
     result = run_storm([(env, ids(1, STORM))])
-    stopper.join()
+    emulator.before("update_incident", None)
+
+    assert stopped_after == [12]  # the scenario happened: Redis went down with 18 updates to go
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis.from_url(own_redis_server, socket_connect_timeout=1).ping()
     assert result.errors == []
     assert result.landed == STORM
     assert all(emulator.incident(i)["status"] == "investigating" for i in ids(1, STORM))
