@@ -165,7 +165,9 @@ def test_cancel_of_a_queued_an_executing_and_an_ended_scan(
     assert hook.cancel_scan(queued) is True
     assert hook.get_scan(queued).state == ScanState.CANCELED
     executing = hook.trigger_scan("orders_daily")
-    time.sleep(0.6)  # past the definition's 0.5 s in the queue
+    deadline = time.monotonic() + 10  # the definition spends 0.5 s in the queue first
+    while soda_cloud_emulator.scans.scan(executing)["state"] != "executing" and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert hook.cancel_scan(executing) is True
     assert hook.get_scan(executing).state == ScanState.CANCELATION_REQUESTED
     assert wait_final(hook, executing) == ScanState.CANCELED
