@@ -226,3 +226,34 @@ async def first_event(trigger: Any) -> dict[str, Any]:
     finally:
         await events.aclose()
     raise AssertionError("the trigger ended without an event")
+
+
+class RecordingLog:
+    """Stands in for an operator's ``log`` where no task runs (every release logs differently there)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __getattr__(self, level: str) -> Any:
+        return lambda message, *args, **kwargs: self.lines.append(
+            f"{level.upper()} {message % args if args else message}"
+        )
+
+    def log(self, level: int, message: str, *args: Any, **kwargs: Any) -> None:
+        import logging
+
+        self.lines.append(f"{logging.getLevelName(level)} {message % args if args else message}")
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+@pytest.fixture
+def operator_log(monkeypatch: pytest.MonkeyPatch) -> Callable[[type], RecordingLog]:
+    def install(operator: type) -> RecordingLog:
+        recording = RecordingLog()
+        monkeypatch.setattr(operator, "log", property(lambda self: recording))
+        return recording
+
+    return install

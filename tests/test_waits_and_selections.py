@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import first_event, task_instances, task_logs, xcom_value
+from conftest import RecordingLog, first_event, task_instances, task_logs, xcom_value
 
 from airflow_provider_soda.exceptions import SodaCloudValidationError
 from airflow_provider_soda.selection import IncidentSelection
@@ -40,32 +40,6 @@ def waiting(
 
 def within(seconds: float) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=seconds)
-
-
-class RecordingLog:
-    """Stands in for an operator's ``log`` where no task runs (every release logs differently there)."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def __getattr__(self, level: str) -> Any:
-        return lambda message, *args, **kwargs: self.lines.append(
-            f"{level.upper()} {message % args if args else message}"
-        )
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-
-@pytest.fixture
-def operator_log(monkeypatch: pytest.MonkeyPatch) -> Callable[[type], RecordingLog]:
-    def install(operator: type) -> RecordingLog:
-        recording = RecordingLog()
-        monkeypatch.setattr(operator, "log", property(lambda self: recording))
-        return recording
-
-    return install
 
 
 # -- 1. each wait on its own interval -----------------------------------------------------------
