@@ -370,6 +370,8 @@ def test_emulator_runs_as_a_command() -> None:
     process = subprocess.Popen(
         [
             sys.executable,
+            "-W",
+            "error::RuntimeWarning",  # the module must not be imported twice (once by its package)
             "-m",
             "airflow_provider_soda.testing.emulator",
             "--port",
