@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import task_instances, task_logs, xcom_value
+from conftest import extra_link_url, task_instances, task_logs, xcom_value
 
+from airflow_provider_soda.links.incidents import SodaCloudIncidentLink
 from airflow_provider_soda.testing import DEMO_INCIDENT_ID, SodaCloudEmulator
 
 
@@ -64,8 +65,12 @@ def test_sensor_waits_until_the_incident_reaches_the_status(
     (incident,) = xcom_value(dag_run, "wait")
     assert (incident["id"], incident["status"]) == (DEMO_INCIDENT_ID, "resolved")
     assert len(soda_cloud_emulator.requests_to("list_incidents")) >= 3
+    logs = task_logs(capsys)
     if mode == "deferred":
-        assert tis_deferred(task_logs(capsys))
+        assert tis_deferred(logs)
+    # The link's XCom is pushed before the task can defer or stop: no false "XCom not found" error.
+    assert "XCom not found" not in logs
+    assert extra_link_url(dag_run, "wait", SodaCloudIncidentLink()).endswith(f"/incidents/{DEMO_INCIDENT_ID}")
 
 
 def tis_deferred(logs: str) -> bool:

@@ -21,9 +21,11 @@ class SodaCloudIncidentLink(BaseOperatorLink):
     """
 
     name = "Soda Cloud incident"
+    #: The XCom the URL is read from (see :func:`~airflow_provider_soda.links.reserve_link_urls`).
+    url_xcom_key = INCIDENT_URL_XCOM_KEY
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         from airflow.providers.common.compat.sdk import XCom
 
-        url = XCom.get_value(key=INCIDENT_URL_XCOM_KEY, ti_key=ti_key)
+        url = XCom.get_value(key=self.url_xcom_key, ti_key=ti_key)
         return url if isinstance(url, str) else ""

@@ -19,13 +19,13 @@ class SodaCloudScanLink(BaseOperatorLink):
     """The "Soda Cloud scan" button: opens the scan's ``cloudUrl``, pushed as soon as the scan is known."""
 
     name = "Soda Cloud scan"
-
-    xcom_key = SCAN_URL_XCOM_KEY
+    #: The XCom the URL is read from (see :func:`~airflow_provider_soda.links.reserve_link_urls`).
+    url_xcom_key = SCAN_URL_XCOM_KEY
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         from airflow.providers.common.compat.sdk import XCom
 
-        url = XCom.get_value(key=self.xcom_key, ti_key=ti_key)
+        url = XCom.get_value(key=self.url_xcom_key, ti_key=ti_key)
         return url if isinstance(url, str) else ""
 
 
@@ -33,4 +33,4 @@ class SodaCloudContractLink(SodaCloudScanLink):
     """The "Soda Cloud contract" button: the verified dataset's contract page (``contractDatasetCloudUrl``)."""
 
     name = "Soda Cloud contract"
-    xcom_key = CONTRACT_URL_XCOM_KEY
+    url_xcom_key = CONTRACT_URL_XCOM_KEY

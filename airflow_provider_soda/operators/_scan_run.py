@@ -16,6 +16,7 @@ from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferr
 
 from airflow_provider_soda import metrics
 from airflow_provider_soda.exceptions import SodaCloudError, SodaCloudScanTimeoutError
+from airflow_provider_soda.links import reserve_link_urls
 from airflow_provider_soda.operators._base import fail_fast
 from airflow_provider_soda.operators._scan_task import SodaCloudScanTaskBase
 from airflow_provider_soda.scanning import (
@@ -103,6 +104,7 @@ class SodaCloudScanRunBase(SodaCloudScanTaskBase):
         super().pre_execute(context)
 
     def execute(self, context: Context) -> Any:
+        reserve_link_urls(self, context)
         self.scan_id = self._start(context)
         try:
             context["ti"].xcom_push(key=SCAN_ID_XCOM_KEY, value=self.scan_id)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowSkipException
 
 from airflow_provider_soda.exceptions import SodaCloudIncidentsOpenError, SodaCloudValidationError
+from airflow_provider_soda.links import reserve_link_urls
 from airflow_provider_soda.links.incidents import INCIDENT_URL_XCOM_KEY, SodaCloudIncidentLink
 from airflow_provider_soda.models import Incident, IncidentSeverity
 from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast, verify_dataset_ids
@@ -77,6 +78,7 @@ class SodaCloudIncidentGateOperator(SodaCloudBaseOperator):
     def execute(self, context: Context) -> list[dict[str, Any]]:
         from airflow_provider_soda.selection import IncidentSelection
 
+        reserve_link_urls(self, context)
         with fail_fast():
             severities = self._severities()
             if not self.dataset_ids:

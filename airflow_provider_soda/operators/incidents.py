@@ -21,6 +21,7 @@ from airflow_provider_soda.exceptions import (
     SodaCloudRateLimitError,
 )
 from airflow_provider_soda.hooks.retry import RetryLimits
+from airflow_provider_soda.links import reserve_link_urls
 from airflow_provider_soda.links.incidents import INCIDENT_URL_XCOM_KEY, SodaCloudIncidentLink
 from airflow_provider_soda.models import UPDATE_FIELDS, Incident, IncidentUpdate
 from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast
@@ -167,6 +168,7 @@ class _IncidentOperatorBase(SodaCloudBaseOperator):
         )
 
     def execute(self, context: Context) -> Any:
+        reserve_link_urls(self, context)
         return self._run(context, {})
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:

@@ -17,6 +17,7 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_soda import metrics
 from airflow_provider_soda.exceptions import SodaCloudPollError
+from airflow_provider_soda.links import reserve_link_urls
 from airflow_provider_soda.links.incidents import INCIDENT_URL_XCOM_KEY, SodaCloudIncidentLink
 from airflow_provider_soda.operators._base import SodaCloudBaseOperator, fail_fast, verify_dataset_ids
 
@@ -162,6 +163,8 @@ class SodaCloudIncidentSensor(SodaCloudBaseOperator, BaseSensorOperator):
                 verify_dataset_ids(self.hook, dataset_ids, matched=matched)
 
     def execute(self, context: Context) -> Any:
+        if self.mode != "reschedule":  # in reschedule mode execute() runs again, after a push
+            reserve_link_urls(self, context)
         if not self.deferrable:
             return super().execute(context)
         try:

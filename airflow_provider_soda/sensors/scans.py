@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_soda import metrics
+from airflow_provider_soda.links import reserve_link_urls
 from airflow_provider_soda.links.scans import SodaCloudContractLink, SodaCloudScanLink
 from airflow_provider_soda.models import normalise_id
 from airflow_provider_soda.operators._base import fail_fast
@@ -58,6 +59,8 @@ class SodaCloudScanSensor(SodaCloudScanTaskBase, BaseSensorOperator):
         return scan, PokeReturnValue(is_done=True, xcom_value=self._finish(context, scan))
 
     def execute(self, context: Context) -> Any:
+        if self.mode != "reschedule":  # in reschedule mode execute() runs again, after a push
+            reserve_link_urls(self, context)
         if not self.deferrable:
             return super().execute(context)
         scan, first = self._poke(context)  # no deferral when the scan has already ended
