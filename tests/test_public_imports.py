@@ -66,11 +66,14 @@ def test_no_internal_airflow_imports(path: Path) -> None:
 #: What the provider may import from Airflow: the compat layer (what moved between 2.11 and 3.x
 #: resolves there), the trigger base classes, which live at the same path on every release, and
 #: the OpenLineage provider's OperatorLineage (lineage/facets.py, imported only by its listener),
-#: the class official providers return from their get_openlineage_facets_* methods.
+#: the class official providers return from their get_openlineage_facets_* methods, and
+#: airflow.exceptions, whose AirflowProviderDeprecationWarning official providers warn with
+#: (same path on 2.11 and 3.x; the compat layer does not re-export it).
 ALLOWED = (
     "airflow.providers.common.compat",
     "airflow.triggers.base",
     "airflow.providers.openlineage.extractors",
+    "airflow.exceptions",
 )
 
 

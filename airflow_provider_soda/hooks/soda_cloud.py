@@ -21,7 +21,26 @@ from airflow_provider_soda.models import MAX_INCIDENT_ID_LENGTH, TestLogin, norm
 
 __all__ = ["MAX_INCIDENT_ID_LENGTH", "SodaCloudHook", "normalise_incident_id"]
 
-MAX_IDS_PER_LIST = MAX_LIST_ITEMS  # the name before 0.3.0
+#: Names kept for compatibility: old name -> (replacement, its dotted path, removed in).
+_DEPRECATED = {"MAX_IDS_PER_LIST": ("airflow_provider_soda.endpoints.MAX_LIST_ITEMS", "1.0.0")}
+
+
+def __getattr__(name: str) -> Any:
+    """Serve a deprecated name with a warning that names its replacement (PEP 562)."""
+    if name in _DEPRECATED:
+        import warnings
+
+        from airflow.exceptions import AirflowProviderDeprecationWarning
+
+        replacement, removed_in = _DEPRECATED[name]
+        warnings.warn(
+            f"{__name__}.{name} is deprecated since 0.3.0 and will be removed in {removed_in}; "
+            f"use {replacement}.",
+            AirflowProviderDeprecationWarning,
+            stacklevel=2,
+        )
+        return MAX_LIST_ITEMS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class SodaCloudHook(IncidentsAPI, ContractsAPI, ChecksAPI, DatasetsAPI):

@@ -175,8 +175,19 @@ class _IncidentOperatorBase(SodaCloudBaseOperator):
         """Resume after a deferral, at the booked slot, with the progress the trigger carried."""
         return self._run(context, dict((event or {}).get("progress", {})))
 
-    #: The resume method's name before 0.2.0, kept for tasks deferred by an older version.
-    execute_after_wait = execute_complete
+    def execute_after_wait(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume a task deferred by 0.1.0, whose resume method had this name (deprecated)."""
+        import warnings
+
+        from airflow.exceptions import AirflowProviderDeprecationWarning
+
+        warnings.warn(
+            f"{type(self).__name__}.execute_after_wait is deprecated since 0.2.0 and will be removed in "
+            "1.0.0; a task deferred by 0.1.0 resumes through it, anything else uses execute_complete.",
+            AirflowProviderDeprecationWarning,
+            stacklevel=2,
+        )
+        return self.execute_complete(context, event)
 
     def _run(self, context: Context, progress: dict[str, Any]) -> Any:
         raise NotImplementedError
