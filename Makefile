@@ -131,7 +131,7 @@ docs: $(STAMP)
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
 	@echo "docs: open docs/_build/html/index.html"
 
-## bench: rate-limit, overhead, parse-cost, incident-wait and webhook benchmarks (a few minutes; prints the README figures)
+## bench: the five scripts of bench/ (docs/benchmarks.md); each prints its figures and ratio to the reference
 bench: $(STAMP)
 	$(BIN)/python bench/rate_limits.py
 	$(BIN)/python bench/incident_waits.py
