@@ -34,6 +34,7 @@ from common import (
     wait_for,
 )
 
+from airflow_provider_soda.testing.dag_test import copy_dag_files
 from airflow_provider_soda.version_compat import AIRFLOW_V_3_0_PLUS
 
 if AIRFLOW_V_3_0_PLUS:
@@ -47,13 +48,17 @@ def main() -> int:
     HOME.mkdir(parents=True)
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True)
+    # The examples as this Airflow reads them (on 2.11, with the compat layer's imports).
+    dags = HOME / "dags"
+    copy_dag_files((ROOT / "example_dags").glob("*.py"), dags)
+    shutil.copytree(ROOT / "example_dags" / "contracts", dags / "contracts")
     port, emulator_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "AIRFLOW_HOME": str(HOME),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
         "AIRFLOW__CORE__PARALLELISM": "2",

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.providers.common.compat.sdk import DAG, Param, task
+# Airflow 3; on Airflow 2.11, import the same names from airflow.providers.common.compat.sdk.
+from airflow.sdk import DAG, Param, task
 
 with DAG(
     dag_id="example_soda_hook",

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.providers.common.compat.sdk import DAG, task
+# Airflow 3; on Airflow 2.11, import the same names from airflow.providers.common.compat.sdk.
+from airflow.sdk import DAG, task
 
 from airflow_provider_soda.notifications.incidents import SodaCloudIncidentNotifier
 

@@ -14,8 +14,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from airflow.providers.common.compat.sdk import DAG, Asset, task
-from airflow.sdk import AssetWatcher  # Airflow 3 only: there is no asset watcher in 2.x
+# Airflow 3; on Airflow 2.11, import the same names from airflow.providers.common.compat.sdk.
+from airflow.sdk import (
+    DAG,
+    Asset,
+    AssetWatcher,  # Airflow 3 only: there is no asset watcher in 2.x
+    task,
+)
 
 from airflow_provider_soda.triggers.incidents import SodaCloudIncidentEventTrigger
 

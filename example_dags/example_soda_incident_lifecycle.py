@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.providers.common.compat.sdk import DAG, Param, TriggerRule, task
+# Airflow 3; on Airflow 2.11, import the same names from airflow.providers.common.compat.sdk.
+from airflow.sdk import DAG, Param, task
 
 from airflow_provider_soda.operators.incidents import UpdateIncidentOperator
 
@@ -51,7 +52,7 @@ with DAG(
             "Airflow: task load_orders failed in DAG {{ dag.dag_id }}, run {{ run_id }}. "
             "The pipeline team is investigating."
         ),
-        trigger_rule=TriggerRule.ONE_FAILED,
+        trigger_rule="one_failed",
     )
 
     # Runs only when the pipeline succeeded: close the incident and say what fixed it.
@@ -60,7 +61,7 @@ with DAG(
         incident_id="{{ params.incident_id }}",
         status="resolved",
         resolution_notes="Fixed: load_orders succeeded in DAG {{ dag.dag_id }}, run {{ run_id }}.",
-        trigger_rule=TriggerRule.ALL_SUCCESS,
+        trigger_rule="all_success",
     )
 
     loaded >> [investigate, resolve]

@@ -9,7 +9,8 @@ from __future__ import annotations
 # [START quickstart]
 from datetime import datetime
 
-from airflow.providers.common.compat.sdk import DAG, task  # on Airflow 3 alone: airflow.sdk
+# Airflow 3; on Airflow 2.11, import the same names from airflow.providers.common.compat.sdk.
+from airflow.sdk import DAG, task
 
 from airflow_provider_soda.notifications.incidents import SodaCloudIncidentNotifier
 

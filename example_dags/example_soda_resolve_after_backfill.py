@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.providers.common.compat.sdk import DAG, Param, task
+# Airflow 3; on Airflow 2.11, import the same names from airflow.providers.common.compat.sdk.
+from airflow.sdk import DAG, Param, task
 
 from airflow_provider_soda.operators.incidents import UpdateIncidentsOperator
 

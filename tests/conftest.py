@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_soda.testing.dag_test import configure_airflow_home, migrate_db, run_dag
+from airflow_provider_soda.testing.dag_test import configure_airflow_home, copy_dag_files, migrate_db, run_dag
 from airflow_provider_soda.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_3_PLUS
 
 pytest_plugins = ["airflow_provider_soda.testing.pytest_plugin"]
@@ -31,10 +31,14 @@ AIRFLOW_3_ONLY_EXAMPLES = {"example_soda_incident_events.py"}
 _HOME = Path(tempfile.mkdtemp(prefix="soda-provider-airflow-"))
 DAGS_FOLDER = _HOME / "dags"
 DAGS_FOLDER.mkdir()
-for _source in [*(ROOT / "example_dags").glob("*.py"), *(ROOT / "tests" / "dags").glob("*.py")]:
-    if _source.name in AIRFLOW_3_ONLY_EXAMPLES and not AIRFLOW_V_3_0_PLUS:
-        continue
-    shutil.copy(_source, DAGS_FOLDER / _source.name)
+copy_dag_files(
+    [
+        source
+        for source in [*(ROOT / "example_dags").glob("*.py"), *(ROOT / "tests" / "dags").glob("*.py")]
+        if AIRFLOW_V_3_0_PLUS or source.name not in AIRFLOW_3_ONLY_EXAMPLES
+    ],
+    DAGS_FOLDER,
+)
 # Contract YAML files the examples verify (contract_file= is relative to the DAG file's folder).
 shutil.copytree(ROOT / "example_dags" / "contracts", DAGS_FOLDER / "contracts")
 # INFO, so that tests can read what operators log (deferrals, retries); pytest shows it only on failure.

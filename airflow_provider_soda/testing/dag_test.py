@@ -9,12 +9,36 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow.models.dagrun import DagRun
+
+
+#: How the example DAGs import Airflow (Airflow 3), and what Airflow 2.11 users write instead.
+_AIRFLOW_3_IMPORT = "from airflow.sdk import "
+_AIRFLOW_2_IMPORT = "from airflow.providers.common.compat.sdk import "
+
+
+def copy_dag_files(sources: Iterable[Path], dags_folder: Path) -> None:
+    """Copy DAG files into ``dags_folder``, as Airflow 2.11 would need them on Airflow 2.
+
+    The example DAGs import ``DAG``, ``task``... from ``airflow.sdk``, as Airflow 3 users write
+    them; on Airflow 2.11 the same names come from the compat layer (the comment above each
+    import says so), and this is that one edit. Reads the installed Airflow's version without
+    importing Airflow, so it may run before :func:`configure_airflow_home`.
+    """
+    from airflow_provider_soda.version_compat import AIRFLOW_V_3_0_PLUS
+
+    dags_folder.mkdir(parents=True, exist_ok=True)
+    for source in sources:
+        text = source.read_text()
+        if not AIRFLOW_V_3_0_PLUS:
+            text = text.replace(_AIRFLOW_3_IMPORT, _AIRFLOW_2_IMPORT)
+        (dags_folder / source.name).write_text(text)
 
 
 def configure_airflow_home(home: Path, dags_folder: Path) -> None:
