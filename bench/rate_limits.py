@@ -26,10 +26,10 @@ os.environ["AIRFLOW__SODA_CLOUD__RATE_LIMIT_DIR"] = tempfile.mkdtemp(prefix="sod
 
 import requests
 import tenacity
+from storm import run_deferrable, run_storm
 
 from airflow_provider_soda.endpoints import RateLimit
 from airflow_provider_soda.testing import SodaCloudEmulator
-from airflow_provider_soda.testing.storm import run_deferrable, run_storm
 
 _PACING_DIR = os.environ["AIRFLOW__SODA_CLOUD__RATE_LIMIT_DIR"]
 REDIS_URL = os.environ.get("SODA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_soda.testing.dag_test import configure_airflow_home, copy_dag_files, migrate_db, run_dag
+from airflow_provider_soda.testing.dag_test import configure_airflow_home, copy_dag_files, run_dag
 from airflow_provider_soda.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_3_PLUS
 
 pytest_plugins = ["airflow_provider_soda.testing.pytest_plugin"]
@@ -139,11 +139,6 @@ def own_redis_server(tmp_path: Path) -> Iterator[str]:
     finally:
         process.kill()
         process.wait()
-
-
-@pytest.fixture(scope="session")
-def airflow_db() -> None:
-    migrate_db()
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from storm import run_storm
 
 from airflow_provider_soda.endpoints import RateLimit
 from airflow_provider_soda.metrics import METRICS
 from airflow_provider_soda.testing import DEMO_INCIDENT_ID, SodaCloudEmulator
-from airflow_provider_soda.testing.storm import run_storm
 
 LIMIT = RateLimit(10, 2.0)
 N = 20

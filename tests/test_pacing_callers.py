@@ -127,8 +127,9 @@ def test_bulk_deferrals_carry_no_growing_payload(
     load sent all of its incidents without a wait; a growing payload would show within 60: each
     outcome carried along adds about 100 bytes).
     """
+    from storm import run_deferrable
+
     from airflow_provider_soda.operators.incidents import UpdateIncidentsOperator
-    from airflow_provider_soda.testing.storm import run_deferrable
 
     limit = RateLimit(6, 0.6)
     soda_cloud_emulator.rate_limits["update_incident"] = limit

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from storm import START_SCAN, StormResult, run_storm
 
 from airflow_provider_soda.endpoints import RateLimit
 from airflow_provider_soda.testing import Fault, SodaCloudEmulator
 from airflow_provider_soda.testing.emulator_scans import ScanDefinition
-from airflow_provider_soda.testing.storm import START_SCAN, StormResult, run_storm
 
 LIMIT = RateLimit(10, 2.0)
 STORM = 30

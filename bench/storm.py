@@ -1,8 +1,9 @@
 """Failure storms on demand: many OS processes updating incidents at the same moment.
 
-Used by the test suite and ``make bench`` to check that the pacing store really is shared:
-the processes are forked from a server that has already imported the provider (as
-LocalExecutor and Celery's prefork pool do), wait on one event, and are released together.
+Used by the test suite (pytest puts bench/ on sys.path) and ``make bench`` to check that the
+pacing store really is shared, and so not part of the package: the processes are forked from a
+server that has already imported the provider (as LocalExecutor and Celery's prefork pool do),
+wait on one event, and are released together.
 """
 
 from __future__ import annotations
