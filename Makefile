@@ -11,12 +11,12 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d'
 # The build backend (setuptools) comes from the lock as well: no build isolation.
 PIP_LOCKED = python -m pip install --quiet --no-build-isolation -c
 
-.PHONY: demo docs test test-compat test-compat-one compat-venv e2e e2e-compat e2e-compat-one e2e-cluster chromium lint typecheck unit bench emulator clean lock lock-dev lock-compat-one
+.PHONY: dist demo docs test test-compat test-compat-one compat-venv e2e e2e-compat e2e-compat-one e2e-cluster chromium lint typecheck unit bench emulator clean lock lock-dev lock-compat-one
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c $(LOCK) pip setuptools wheel
-	$(BIN)/$(PIP_LOCKED) $(LOCK) -e '.[dev]'
+	$(BIN)/$(PIP_LOCKED) $(LOCK) -e . --group dev --group release
 	rm -f $(VENV)/.installed-* && touch $@
 
 ## demo: run the example DAG end to end against the embedded Soda Cloud emulator
@@ -81,7 +81,7 @@ COMPAT_STAMP := $(COMPAT)/.installed-$(shell echo '$(COMPAT_PACKAGES)' | cat pyp
 $(COMPAT_STAMP): pyproject.toml $(COMPAT_LOCK)
 	test -x $(COMPAT)/bin/python || $(COMPAT_PYTHON) -m venv $(COMPAT)
 	$(COMPAT)/bin/python -m pip install --quiet -c $(COMPAT_LOCK) pip setuptools wheel
-	$(COMPAT)/bin/$(PIP_LOCKED) $(COMPAT_LOCK) $(foreach package,$(COMPAT_PACKAGES),'$(package)') -e '.[dev]'
+	$(COMPAT)/bin/$(PIP_LOCKED) $(COMPAT_LOCK) $(foreach package,$(COMPAT_PACKAGES),'$(package)') -e . --group dev
 	rm -f $(COMPAT)/.installed-* && touch $@
 
 test-compat:
@@ -103,7 +103,7 @@ test-compat-one: $(COMPAT_STAMP)
 ## e2e: airflow standalone + emulator, driven through the UI in Debian's Chromium (about a minute)
 CHROMIUM ?= /usr/bin/chromium
 e2e: $(STAMP) chromium
-	$(BIN)/$(PIP_LOCKED) $(LOCK) -e '.[e2e]'
+	$(BIN)/$(PIP_LOCKED) $(LOCK) --group e2e
 	CHROMIUM=$(CHROMIUM) $(BIN)/python e2e/run.py
 
 ## e2e-compat: the same on Airflow 2.11 (Flask-AppBuilder UI), the lowest 3.x (no Test button) and
@@ -113,20 +113,27 @@ e2e-compat: chromium
 	@set -e; for release in $(E2E_COMPAT_RELEASES); do $(MAKE) --no-print-directory e2e-compat-one COMPAT_RELEASE=$$release; done
 
 e2e-compat-one: $(COMPAT_STAMP)
-	$(COMPAT)/bin/$(PIP_LOCKED) $(COMPAT_LOCK) -e '.[e2e]'
+	$(COMPAT)/bin/$(PIP_LOCKED) $(COMPAT_LOCK) --group e2e
 	CHROMIUM=$(CHROMIUM) $(COMPAT)/bin/python e2e/run.py
 
 ## e2e-cluster: CeleryExecutor, PostgreSQL, Redis, two workers: a failure storm shares one rate limit
 e2e-cluster: $(STAMP)
-	$(BIN)/$(PIP_LOCKED) $(LOCK) -e '.[cluster]'
+	$(BIN)/$(PIP_LOCKED) $(LOCK) --group cluster
 	$(BIN)/python e2e/cluster.py
 
 chromium:
 	test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
+## dist: the wheel and sdist into dist/, checked as an index would see them (twine, scripts/check_dist.py)
+dist: $(STAMP)
+	rm -rf dist build
+	$(BIN)/python -m build --no-isolation --quiet --outdir dist .
+	$(BIN)/python -m twine check --strict dist/*
+	$(BIN)/python scripts/check_dist.py dist $(if $(RELEASE),--release)
+
 ## docs: the documentation site (Sphinx + MyST) into docs/_build/html; any warning fails the build
 docs: $(STAMP)
-	$(BIN)/$(PIP_LOCKED) $(LOCK) -e '.[docs]'
+	$(BIN)/$(PIP_LOCKED) $(LOCK) --group docs
 	rm -rf docs/_build
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
 	@echo "docs: open docs/_build/html/index.html"
@@ -159,13 +166,13 @@ lock:
 # dependency), instead of refreshing everything.
 LOCK_KEEP ?=
 lock-dev:
-	$(PYTHON) scripts/lock.py --python $(PYTHON) --out $(LOCK) --extras dev,redis,cluster,docs,e2e,openlineage \
+	$(PYTHON) scripts/lock.py --python $(PYTHON) --out $(LOCK) --extras redis,openlineage --groups dev,cluster,docs,e2e,release \
 	  --airflow-constraints '$(AIRFLOW_CONSTRAINTS)' $(if $(LOCK_KEEP),--keep $(LOCK))
 
 lock-compat-one:
-	$(PYTHON) scripts/lock.py --python $(COMPAT_PYTHON) --out $(COMPAT_LOCK) --extras dev,e2e \
+	$(PYTHON) scripts/lock.py --python $(COMPAT_PYTHON) --out $(COMPAT_LOCK) --groups dev,e2e \
 	  --airflow-constraints '$(AIRFLOW_CONSTRAINTS)' $(if $(LOCK_KEEP),--keep $(COMPAT_LOCK)) \
 	  -- $(foreach package,$(COMPAT_PACKAGES),'$(package)')
 
 clean:
-	rm -rf $(VENV) .venv-airflow-* .venv-compat .airflow docs/_build .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .venv-airflow-* .venv-compat .airflow docs/_build .pytest_cache .mypy_cache .ruff_cache *.egg-info dist build

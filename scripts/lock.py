@@ -16,7 +16,7 @@ new extra's packages) is resolved today. ``make lock LOCK_KEEP=1`` does that for
 a change that adds a dependency without refreshing the others.
 
 Usage: python scripts/lock.py --python python3.12 --out locks/airflow-2.11.0.txt
-       --extras dev,e2e -- apache-airflow==2.11.0 ...
+       --groups dev,e2e -- apache-airflow==2.11.0 ...
 """
 
 from __future__ import annotations
@@ -41,7 +41,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", required=True, help="the interpreter the environment runs on")
     parser.add_argument("--out", required=True, type=Path, help="the lock file to write")
-    parser.add_argument("--extras", default="dev", help="the project's extras, comma-separated")
+    parser.add_argument("--extras", default="", help="the project's extras, comma-separated")
+    parser.add_argument(
+        "--groups", default="dev", help="the project's dependency groups (PEP 735), comma-separated"
+    )
     parser.add_argument("--airflow-constraints", default="", help="Airflow's constraints file (path or URL)")
     parser.add_argument("--keep", default="", help="an existing lock whose pins stay (a constraints file)")
     parser.add_argument("packages", nargs="*", help="requirements beside the project (pins of a release)")
@@ -63,7 +66,9 @@ def main() -> int:
             install += ["-c", args.airflow_constraints.format(release=airflow_release, python=version)]
         if args.keep:
             install += ["-c", args.keep]
-        run(*install, *args.packages, "-e", f"{ROOT}[{args.extras}]")
+        project = f"{ROOT}[{args.extras}]" if args.extras else str(ROOT)
+        groups = [f"--group={ROOT / 'pyproject.toml'}:{group}" for group in args.groups.split(",") if group]
+        run(*install, *args.packages, "-e", project, *groups)
         frozen = run(python, "-m", "pip", "freeze", "--all", "--exclude-editable")
         airflow = run(python, "-c", "import airflow; print(airflow.__version__)").strip()
 
@@ -74,7 +79,9 @@ def main() -> int:
     header = [
         f"# Lock of {args.out.stem}: written by `make lock` (scripts/lock.py); do not edit by hand.",
         f"# Resolved {datetime.now(UTC):%Y-%m-%d} on Python {version} with Airflow {airflow}; "
-        f"extras [{args.extras}]" + (f"; beside: {' '.join(args.packages)}" if args.packages else "") + ".",
+        f"extras [{args.extras}], groups [{args.groups}]"
+        + (f"; beside: {' '.join(args.packages)}" if args.packages else "")
+        + ".",
         "# Airflow's constraints: "
         + (args.airflow_constraints or "not used (not reachable from this project's machines)")
         + "."

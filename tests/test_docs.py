@@ -111,6 +111,19 @@ def test_the_readme_example_is_the_quick_start_dag() -> None:
     assert len(readme.splitlines()) < 120, "the README is a front page; the rest belongs in docs/"
 
 
+def test_the_readme_renders_anywhere() -> None:
+    """The README is the package's description on an index too: no link into the repository's
+    files (an index cannot resolve them), no Sphinx directive, and its install commands are the
+    tested ones of docs/examples/install.sh."""
+    readme = (ROOT / "README.md").read_text()
+    assert re.findall(r"\]\((?!https?://)([^)]+)\)", readme) == []
+    assert "{literalinclude}" not in readme
+    assert "{doc}" not in readme
+    install = re.search(r"```bash\n(# Airflow and its pinned.*?)```", readme, re.S)
+    assert install, "the README has no install commands"
+    assert install.group(1) == region(ROOT / "docs" / "examples" / "install.sh", "install_with_constraints")
+
+
 def test_the_quick_start_dag_keeps_its_incident_in_step(dag_test: Any, soda_cloud_emulator: Any) -> None:
     from airflow_provider_soda.testing import DEMO_INCIDENT_ID
 
