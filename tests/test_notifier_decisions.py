@@ -8,6 +8,7 @@ emulator over HTTP.
 
 from __future__ import annotations
 
+from enum import Enum
 from types import SimpleNamespace
 from typing import Any
 
@@ -112,3 +113,59 @@ def test_a_long_error_is_cut_to_its_first_line_and_300_characters(
     prefix = "Airflow: task load failed in DAG pipeline, run manual__1, try 2: "
     assert description == prefix + "RuntimeError: " + "x" * (300 - 3 - len("RuntimeError: ")) + "..." + "."
     assert "second line" not in description
+
+
+class State(Enum):
+    """A state as an enum whose str() is not its value (Airflow's own enums print their value)."""
+
+    FAILED = "failed"
+    SUCCESS = "success"
+
+
+@pytest.mark.parametrize(
+    ("context", "expected"),
+    [
+        # An exception is a failure whatever the state says (a callback may see the TI still running).
+        (task_context("running", exception=RuntimeError("boom")), "investigating"),
+        # A missed deadline (a deadline alert's callback) is a failure to react to.
+        (
+            {
+                "deadline": {"deadline_time": "2026-12-06T00:00:00Z"},
+                "dag_run": {"dag_id": "p", "run_id": "r"},
+            },
+            "investigating",
+        ),
+        # No task instance: the DAG run's state decides.
+        ({"dag_run": SimpleNamespace(dag_id="p", run_id="r", state="failed")}, "investigating"),
+        ({"dag_run": SimpleNamespace(dag_id="p", run_id="r", state="success")}, "resolved"),
+        # A task instance without a state: the DAG run's decides.
+        (
+            {
+                "ti": SimpleNamespace(task_id="t", try_number=1),
+                "dag_run": SimpleNamespace(dag_id="p", run_id="r", state="failed"),
+            },
+            "investigating",
+        ),
+        # States given as enums are read by their value.
+        (task_context(State.FAILED), "investigating"),  # type: ignore[arg-type]
+        (task_context(State.SUCCESS), "resolved"),  # type: ignore[arg-type]
+        # Nothing says it failed: a success.
+        ({"run_id": "r"}, "resolved"),
+    ],
+    ids=[
+        "exception",
+        "deadline",
+        "run failed",
+        "run succeeded",
+        "ti without state",
+        "enum failed",
+        "enum success",
+        "nothing",
+    ],
+)
+def test_what_counts_as_a_failure(
+    soda_cloud_emulator: SodaCloudEmulator, context: dict[str, Any], expected: str
+) -> None:
+    SodaCloudIncidentNotifier(incident_id=DEMO_INCIDENT_ID).notify(context)
+
+    assert sent(soda_cloud_emulator)["status"] == expected

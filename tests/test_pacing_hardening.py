@@ -55,7 +55,16 @@ def test_an_http_date_retry_after_is_the_time_left_until_it(value: str, seconds:
     assert parse_retry_after(value, now=NOW) == seconds
 
 
-@pytest.mark.parametrize("value", ["soon", "Sun, 99 Dec 2026 15:00:00 GMT", "tomorrow 10:00"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "soon",
+        "Sun, 99 Dec 2026 15:00:00 GMT",
+        "tomorrow 10:00",
+        "6 Dec 2026 15:00:30 GMT",  # no day name: not an HTTP-date, though a mail parser reads it
+        "06 Dec 2026 15:00:30 GMT",
+    ],
+)
 def test_a_retry_after_that_is_neither_a_number_nor_a_date_counts_as_none(value: str) -> None:
     assert parse_retry_after(value, now=NOW) is None
 

@@ -117,3 +117,46 @@ def test_only_the_newest_completions_are_kept() -> None:
         schedule.apply(state, "release", [f"r{i}", True], 1000, P, float(i))
     schedule.apply(state, "reserve", ["x", 30.0], N, P, 9.5)  # the limit is now 3
     assert sorted(e[2] for e in state["e"] if e[1] == schedule.DONE) == [7.0, 8.0, 9.0]
+
+
+def test_a_learned_share_of_one_holds_until_a_calm_period_has_passed() -> None:
+    """One of ours was in the window when the server said 429: it accepts one of ours per window."""
+    state = schedule.new_state()
+    apply(state, 0.0, "reserve", "r0", 5.0)
+    apply(state, 0.0, "claim", "r0", 1.0, 5.0)
+    apply(state, 0.05, "release", "r0", True)
+    apply(state, 0.1, "reserve", "r1", 5.0)
+    apply(state, 0.1, "claim", "r1", 1.0, 5.0)
+    pause = apply(state, 0.2, "reject", "r1", None, 0.0)  # 429: r0 is the only one of ours in the window
+    assert pause == pytest.approx(0.05 + P - 0.2)  # until r0 leaves the window
+    assert state["cap"] == 1
+
+    first, _ = apply(state, 10.1, "reserve", "r2", 5.0)  # type: ignore[misc]
+    second, _ = apply(state, 10.1, "reserve", "r3", 5.0)  # type: ignore[misc]
+    assert first == 0
+    assert second == pytest.approx(LAT + P)  # one per window while the share is one
+    assert state["cap"] == 1
+    apply(state, 0.2 + P, "cancel", "r3")  # a calm period after the 429: the full limit again
+    assert state["cap"] == N
+
+
+def test_a_claim_that_must_wait_keeps_its_reservation_until_then_and_a_hold_after() -> None:
+    state = schedule.new_state()
+    for i in range(3):
+        apply(state, 0.0, "reserve", f"r{i}", 5.0)
+        apply(state, 0.0, "claim", f"r{i}", 30.0, 5.0)  # in flight, no answer yet
+    apply(state, 0.0, "reserve", "r3", 1.0)  # booked for when the window is expected to free
+
+    wait = apply(state, 10.0, "claim", "r3", 1.0, 1.0)  # the three are still in flight
+    assert wait == pytest.approx(P)
+
+    # Still waiting at 20.5 (the three never answered): the reservation must still be known, for
+    # the claim's wait plus its hold; a forgotten one would answer -1 and requeue at the back.
+    assert apply(state, 20.5, "claim", "r3", 1.0, 1.0) != -1
+
+
+def test_an_unknown_operation_is_refused_by_name() -> None:
+    state = schedule.new_state()
+    apply(state, 0.0, "reserve", "r0", 5.0)
+    with pytest.raises(ValueError, match="unknown pacing operation 'book'"):
+        apply(state, 0.0, "book", "r0")

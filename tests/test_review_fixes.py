@@ -137,7 +137,14 @@ def test_the_default_retry_policy_reaches_mapped_tasks_and_yields_to_default_arg
 def test_statuses_are_classified_without_sockets() -> None:
     from airflow_provider_soda.hooks.retry import Outcome, classify
 
-    expected = {200: Outcome.OK, 204: Outcome.OK, 301: Outcome.REDIRECT, 307: Outcome.REDIRECT}
+    expected = {
+        200: Outcome.OK,
+        204: Outcome.OK,
+        299: Outcome.OK,
+        300: Outcome.REDIRECT,
+        301: Outcome.REDIRECT,
+    }
+    expected |= {307: Outcome.REDIRECT, 399: Outcome.REDIRECT, 199: Outcome.FINAL}
     expected |= {429: Outcome.RATE_LIMITED, 500: Outcome.TRANSIENT, 502: Outcome.TRANSIENT}
     expected |= {503: Outcome.TRANSIENT, 504: Outcome.TRANSIENT, 400: Outcome.FINAL, 401: Outcome.FINAL}
     expected |= {403: Outcome.FINAL, 404: Outcome.FINAL, 501: Outcome.FINAL, 418: Outcome.FINAL}

@@ -12,7 +12,7 @@ from conftest import extra_link_url, task_instances, task_logs, xcom_value
 from airflow_provider_soda.exceptions import SodaCloudScanFailedError
 from airflow_provider_soda.links.scans import SodaCloudScanLink
 from airflow_provider_soda.models import Scan
-from airflow_provider_soda.scanning import normalise_fail_on, scan_failure
+from airflow_provider_soda.scanning import MAX_REPORTED_CHECKS, normalise_fail_on, scan_failure
 from airflow_provider_soda.testing import DEMO_INCIDENT_ID, SodaCloudEmulator
 
 MODES = ["worker", "deferred"]
@@ -208,6 +208,62 @@ def test_the_outcome_table(scan: Scan, fail_on: tuple[str, ...], fails: bool) ->
         assert isinstance(error, SodaCloudScanFailedError)
         assert error.retryable  # an ordinary failure: the task's retries run the scan again
         assert "u" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("state", "counts", "fail_on", "message"),
+    [
+        ("failed", {}, (), "Soda Cloud scan s1 of 'orders_daily' ended failed: it did not start or did not "
+         "complete. Its checks did not all run. https://soda/s1"),
+        ("timedOut", {}, (), "Soda Cloud scan s1 of 'orders_daily' ended timedOut: the Soda Agent or Runner "
+         "stopped it at its time limit. Its checks did not all run. https://soda/s1"),
+        ("canceled", {}, (), "Soda Cloud scan s1 of 'orders_daily' ended canceled: someone or something "
+         "cancelled it. Its checks did not all run. https://soda/s1"),
+        ("completedWithFailures", {"failures": 2, "errors": 1}, ("failures", "errors"),
+         "Soda Cloud scan s1 of 'orders_daily' ended completedWithFailures with 2 failures, 0 warnings, 1 error; "
+         "fail_on=['failures', 'errors'] fails the task on failures, errors. https://soda/s1"),
+    ],
+)  # fmt: skip
+def test_each_failure_says_what_happened_and_where(
+    state: str, counts: dict[str, int], fail_on: tuple[str, ...], message: str
+) -> None:
+    scan = Scan.model_validate(
+        {
+            "id": "s1",
+            "state": state,
+            "scanDefinition": {"name": "orders_daily"},
+            "cloudUrl": "https://soda/s1",
+            **counts,
+        }
+    )
+
+    error = scan_failure(scan, fail_on)
+
+    assert error is not None
+    assert str(error) == message
+    assert error.scan == scan.to_xcom(max_checks=MAX_REPORTED_CHECKS)  # the outcome travels with it
+
+
+@pytest.mark.parametrize(("state", "fail_on"), [("failed", ()), ("completedWithFailures", ("failures",))])
+def test_a_failure_carries_at_most_100_checks(state: str, fail_on: tuple[str, ...]) -> None:
+    checks = [{"id": f"c{n}", "evaluationStatus": "fail"} for n in range(120)]
+    scan = Scan.model_validate({"id": "s3", "state": state, "failures": 120, "checks": checks})
+
+    error = scan_failure(scan, fail_on)
+
+    assert error is not None
+    assert len(error.scan["checks"]) == MAX_REPORTED_CHECKS
+    assert error.scan["checks_total"] == 120
+
+
+def test_a_failure_without_a_definition_name_or_link_says_so() -> None:
+    error = scan_failure(Scan.model_validate({"id": "s2", "state": "failed"}), ())
+
+    assert error is not None
+    assert str(error) == (
+        "Soda Cloud scan s2 ended failed: it did not start or did not complete. Its checks did not all run. "
+        "(no link returned)"
+    )
 
 
 def test_fail_on_is_checked_when_the_dag_is_parsed() -> None:

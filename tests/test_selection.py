@@ -223,6 +223,16 @@ def test_each_filter_alone_is_a_filter(filters: dict[str, Any], query: dict[str,
     assert list(selection.queries()) == [query]
 
 
+@pytest.mark.parametrize(
+    "filters", [{"status": "fixing"}, {"severity": "major"}, {"dataset_id": "ds-orders"}]
+)
+def test_each_several_valued_filter_alone_is_a_filter(filters: dict[str, Any]) -> None:
+    selection = IncidentSelection.build(**filters)
+
+    assert not selection.is_unfiltered()
+    assert IncidentSelection.build().is_unfiltered()
+
+
 def test_bounds_in_the_wrong_order_are_refused() -> None:
     created_from, created_to = "2026-11-02T00:00:00+00:00", "2026-11-01T00:00:00+00:00"
     with pytest.raises(

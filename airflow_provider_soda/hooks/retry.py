@@ -102,8 +102,10 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     value = value.strip()
     if _DELTA_SECONDS.fullmatch(value):
         return min(float(value), MAX_RETRY_AFTER)
-    if value[:1].isdigit() or value[:1] in "+-." or value.lower().lstrip("+-") in ("inf", "infinity", "nan"):
-        return None  # a number, but not delta-seconds
+    if value[:1].isdigit():
+        # A number that is not delta-seconds ("1e3"), or a date without its day name: an HTTP-date
+        # always starts with one. (Signs, "inf" and "nan" fail the date parser below.)
+        return None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -167,14 +167,23 @@ class SodaCloudIncidentNotifier(BaseNotifier):
     def notify(self, context: Context) -> None:
         self._notify(context, self._hook(context))
 
-    def _notify(self, context: Context, hook: SodaCloudHook) -> None:
-        failed = _is_failure(context)
+    def _update_for(self, context: Context, *, failed: bool) -> dict[str, Any]:
+        """Return the fields to send: the given ones, and the status, description and notes of the outcome.
+
+        An explicit ``status`` always wins; without one, a failure (or a retry) means
+        ``investigating`` and a success ``resolved``, with notes naming the run.
+        """
         fields = {name: getattr(self, name) for name in UPDATE_FIELDS}
         fields["status"] = self.status or ("investigating" if failed else "resolved")
         if failed and fields["description"] is None and self.describe_failure:
             fields["description"] = _failure_text(context, include_error=self.include_error)
         if not failed and fields["resolution_notes"] is None and fields["status"] == "resolved":
             fields["resolution_notes"] = _success_text(context)
+        return fields
+
+    def _notify(self, context: Context, hook: SodaCloudHook) -> None:
+        failed = _is_failure(context)
+        fields = self._update_for(context, failed=failed)
         budget = hook.retry_limits
         try:
             hook.update_incident(self.incident_id, **fields)
