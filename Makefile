@@ -11,12 +11,12 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d'
 # The build backend (setuptools) comes from the lock as well: no build isolation.
 PIP_LOCKED = python -m pip install --quiet --no-build-isolation -c
 
-.PHONY: dist demo docs test test-compat test-compat-one compat-venv e2e e2e-compat e2e-compat-one e2e-cluster chromium lint typecheck unit bench emulator clean lock lock-dev lock-compat-one
+.PHONY: dist mutation demo docs test test-compat test-compat-one compat-venv e2e e2e-compat e2e-compat-one e2e-cluster chromium lint typecheck unit bench emulator clean lock lock-dev lock-compat-one
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c $(LOCK) pip setuptools wheel
-	$(BIN)/$(PIP_LOCKED) $(LOCK) -e . --group dev --group release
+	$(BIN)/$(PIP_LOCKED) $(LOCK) -e . --group dev --group release --group mutation
 	rm -f $(VENV)/.installed-* && touch $@
 
 ## demo: run the example DAG end to end against the embedded Soda Cloud emulator
@@ -124,6 +124,11 @@ e2e-cluster: $(STAMP)
 chromium:
 	test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
+## mutation: mutmut on the decision functions, survivors checked against tests/mutation-allowlist.txt
+mutation: $(STAMP)
+	rm -rf mutants
+	$(BIN)/python scripts/mutation.py
+
 ## dist: the wheel and sdist into dist/, checked as an index would see them (twine, scripts/check_dist.py)
 dist: $(STAMP)
 	rm -rf dist build
@@ -166,7 +171,7 @@ lock:
 # dependency), instead of refreshing everything.
 LOCK_KEEP ?=
 lock-dev:
-	$(PYTHON) scripts/lock.py --python $(PYTHON) --out $(LOCK) --extras redis,openlineage --groups dev,cluster,docs,e2e,release \
+	$(PYTHON) scripts/lock.py --python $(PYTHON) --out $(LOCK) --extras redis,openlineage --groups dev,cluster,docs,e2e,release,mutation \
 	  --airflow-constraints '$(AIRFLOW_CONSTRAINTS)' $(if $(LOCK_KEEP),--keep $(LOCK))
 
 lock-compat-one:
@@ -175,4 +180,4 @@ lock-compat-one:
 	  -- $(foreach package,$(COMPAT_PACKAGES),'$(package)')
 
 clean:
-	rm -rf $(VENV) .venv-airflow-* .venv-compat .airflow docs/_build .pytest_cache .mypy_cache .ruff_cache *.egg-info dist build
+	rm -rf $(VENV) .venv-airflow-* .venv-compat .airflow docs/_build .pytest_cache .mypy_cache .ruff_cache *.egg-info dist build mutants

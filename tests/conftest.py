@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -28,23 +29,31 @@ pytest_plugins = ["airflow_provider_soda.testing.pytest_plugin"]
 ROOT = Path(__file__).resolve().parent.parent
 #: Examples that need what only Airflow 3 has (asset watchers); on 2.x their files are not parsed.
 AIRFLOW_3_ONLY_EXAMPLES = {"example_soda_incident_events.py"}
-_HOME = Path(tempfile.mkdtemp(prefix="soda-provider-airflow-"))
-DAGS_FOLDER = _HOME / "dags"
-DAGS_FOLDER.mkdir()
-copy_dag_files(
-    [
-        source
-        for source in [*(ROOT / "example_dags").glob("*.py"), *(ROOT / "tests" / "dags").glob("*.py")]
-        if AIRFLOW_V_3_0_PLUS or source.name not in AIRFLOW_3_ONLY_EXAMPLES
-    ],
-    DAGS_FOLDER,
-)
-# Contract YAML files the examples verify (contract_file= is relative to the DAG file's folder).
-shutil.copytree(ROOT / "example_dags" / "contracts", DAGS_FOLDER / "contracts")
-# INFO, so that tests can read what operators log (deferrals, retries); pytest shows it only on failure.
-os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
-configure_airflow_home(_HOME, DAGS_FOLDER)
-atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
+#: Set by the first load of this conftest in a process. pytest.main() may run again in the same
+#: process (make mutation: mutmut's runs), and Airflow keeps the configuration of its first import.
+_LOADED = "SODA_TEST_AIRFLOW_HOME"
+if _LOADED in os.environ and "airflow" in sys.modules:
+    _HOME = Path(os.environ[_LOADED])
+    DAGS_FOLDER = _HOME / "dags"
+else:
+    _HOME = Path(tempfile.mkdtemp(prefix="soda-provider-airflow-"))
+    DAGS_FOLDER = _HOME / "dags"
+    DAGS_FOLDER.mkdir()
+    copy_dag_files(
+        [
+            source
+            for source in [*(ROOT / "example_dags").glob("*.py"), *(ROOT / "tests" / "dags").glob("*.py")]
+            if AIRFLOW_V_3_0_PLUS or source.name not in AIRFLOW_3_ONLY_EXAMPLES
+        ],
+        DAGS_FOLDER,
+    )
+    # Contract YAML files the examples verify (contract_file= is relative to the DAG file's folder).
+    shutil.copytree(ROOT / "example_dags" / "contracts", DAGS_FOLDER / "contracts")
+    # INFO, so that tests can read what operators log (deferrals, retries); pytest shows it only on failure.
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+    configure_airflow_home(_HOME, DAGS_FOLDER)
+    os.environ[_LOADED] = str(_HOME)
+    atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 
 
 #: The longest files, longest first (the first three start real ``airflow standalone`` Airflows). make
