@@ -214,3 +214,30 @@ def test_a_stopped_lock_holder_makes_others_pace_themselves_within_a_bound(
     assert time.monotonic() - started < 5
     assert "locked for more than 0.5 s" in caplog.text
     assert "no update is lost" in caplog.text
+
+
+def test_a_new_lock_file_appears_under_its_name_only_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another user of a shared directory must never open a lock file that still has the umask's
+    mode (EACCES made it pace alone, seen in a storm of two users): the file gets its group and
+    mode before it is linked under its name."""
+    visible_while_shared: list[bool] = []
+    real_share = stores_module._Access.share
+
+    def share(self: stores_module._Access, fd: int) -> None:
+        visible_while_shared.append(any(p.name.endswith(".lock") for p in (tmp_path / "pacing").iterdir()))
+        real_share(self, fd)
+
+    monkeypatch.setattr(stores_module._Access, "share", share)
+    old = os.umask(0o077)
+    try:
+        reserve(LocalStore(tmp_path / "pacing"))
+        reserve(LocalStore(tmp_path / "pacing"))  # opens the existing file: no second creation
+    finally:
+        os.umask(old)
+
+    assert visible_while_shared[0] is False  # the first share() is the new lock file's
+    (lock,) = [p for p in (tmp_path / "pacing").iterdir() if p.name.endswith(".lock")]
+    assert [p.name for p in (tmp_path / "pacing").iterdir() if p.name.endswith(".tmp")] == []
+    assert lock.is_file()

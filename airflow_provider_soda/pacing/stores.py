@@ -126,7 +126,7 @@ class LocalStore:
         dir_fd, access = self._directory_fd()
         name = f"{key}.json"
         try:
-            lock_fd = os.open(f"{key}.lock", _NEW_FILE_FLAGS | os.O_RDWR, access.file_mode, dir_fd=dir_fd)
+            lock_fd = _open_lock_file(dir_fd, f"{key}.lock", access)
         except OSError as err:
             if err.errno == errno.ELOOP:
                 raise StoreInsecure(
@@ -237,6 +237,39 @@ _TMP_SUFFIX = ".tmp"
 
 def _temporary_name(name: str) -> str:
     return f"{name}.{os.getpid()}.{secrets.token_hex(8)}{_TMP_SUFFIX}"
+
+
+def _open_lock_file(dir_fd: int, name: str, access: _Access) -> int:
+    """Open a schedule's lock file, creating it complete (group and mode) if it does not exist yet.
+
+    Created in place, the file would have the umask's mode until :meth:`_Access.share` fixes it,
+    and another user of a shared directory opening it in that instant got EACCES and paced on its
+    own (seen in a storm of two users). So a new lock file is made under a temporary name, given
+    its group and mode, then linked into place: under its name it is always complete.
+    """
+    existing = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(name, existing, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+    tmp = _temporary_name(name)
+    fd = os.open(tmp, _NEW_FILE_FLAGS | os.O_EXCL | os.O_RDWR, access.file_mode, dir_fd=dir_fd)
+    try:
+        access.share(fd)
+        try:
+            os.link(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+        except FileExistsError:  # another process linked its own first: use that one
+            os.close(fd)
+            fd = -1
+            return os.open(name, existing, dir_fd=dir_fd)
+        return fd
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dir_fd)
 
 
 def _remove_leftovers(dir_fd: int, name: str) -> None:
