@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_soda.testing import SodaCloudEmulator
+from airflow_provider_soda.testing.dag_test import copy_dag_files
 from airflow_provider_soda.testing.processes import session_members, stop_session
 from airflow_provider_soda.version_compat import AIRFLOW_V_3_0_PLUS
 
@@ -61,12 +62,13 @@ def standalone_airflow(
     ``env_overrides`` add to (or replace) the environment it runs in (connections, say).
     """
     home, dags, port = tmp / "home", tmp / "dags", _free_port()
-    dags.mkdir(parents=True)
+    copy_dag_files([ROOT / name for name in dag_files], dags)  # on Airflow 2: the compat imports
     for name in dag_files:
-        text = (ROOT / name).read_text()
+        copied = dags / Path(name).name
+        text = copied.read_text()
         for old, new in STANDALONE_DAG_EDITS.items():
             text = text.replace(old, new)
-        (dags / Path(name).name).write_text(text)
+        copied.write_text(text)
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
