@@ -5,9 +5,9 @@ task is cleared while it waits in the worker (cancelled by the operator's on_kil
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -33,6 +33,24 @@ def clear_task(env: dict[str, str], dag_id: str, task_id: str) -> None:
         check=True,
         capture_output=True,
     )
+
+
+def task_log(db: Path, dag_id: str, task_id: str, attempt: int, *, of_trigger: bool = False) -> str:
+    """What one try of a task (or, with ``of_trigger``, its trigger in the triggerer) wrote to its log."""
+    name = f"attempt={attempt}.log" + (".trigger.*.log" if of_trigger else "")
+    files = sorted((db.parent / "logs" / f"dag_id={dag_id}").glob(f"run_id=*/task_id={task_id}/{name}"))
+    return "".join(f.read_text(errors="replace") for f in files)
+
+
+def trigger_ended(db: Path, dag_id: str, task_id: str, attempt: int) -> bool:
+    """Whether the triggerer has logged the end of the trigger of one try of a task: in that try's
+    trigger log on Airflow 3, in its own output (``standalone.log``) on Airflow 2."""
+    if AIRFLOW_V_3_0_PLUS:
+        return "trigger completed" in task_log(db, dag_id, task_id, attempt, of_trigger=True)
+    ended = re.compile(
+        rf"trigger {re.escape(dag_id)}/[^/ ]+/{re.escape(task_id)}/-?\d+/{attempt} \(ID \d+\) completed"
+    )
+    return bool(ended.search((db.parents[1] / "standalone.log").read_text(errors="replace")))
 
 
 def scan_states(emulator: SodaCloudEmulator) -> dict[str, str]:
@@ -145,7 +163,17 @@ def test_deferred_scans_end_in_a_real_triggerer(
         120,
         log,
     )
-    time.sleep(5)  # what the triggerer's on_kill of the cleared wait would have sent by now
+    # The triggerer logs that it is done with the first try's trigger once it has torn it down,
+    # after on_kill on 3.3+ (where the sensor's trigger says it leaves the scan alone).
+    wait_for(
+        "the cleared sensor's trigger to end",
+        lambda: trigger_ended(airflow_services, "soda_sensor_cleared_in_triggerer", "wait", 1),
+        120,
+        log,
+    )
+    if AIRFLOW_V_3_3_PLUS:
+        first_try = task_log(airflow_services, "soda_sensor_cleared_in_triggerer", "wait", 1, of_trigger=True)
+        assert f"Soda Cloud scan {watched} goes on (this task did not start it)" in first_try
     assert [r for r in emulator.requests_to("cancel_scan") if r.scan_id == watched] == []
     assert scan_states(emulator)[watched] == "executing"
 
@@ -171,7 +199,14 @@ def test_deferred_scans_end_in_a_real_triggerer(
             120,
             log,
         )
-        time.sleep(10)  # what on_kill would have sent by now on 3.1+
+        # The supervisor logs "Task killed!" once the task's process has exited: nothing of the
+        # task can cancel after that.
+        wait_for(
+            "the cleared worker task's process to exit",
+            lambda: "Task killed!" in task_log(airflow_services, "soda_scan_cleared_in_worker", "scan", 1),
+            120,
+            log,
+        )
         assert [r for r in emulator.requests_to("cancel_scan") if r.scan_id == in_worker] == []
         assert scan_states(emulator)[in_worker] == "executing"
         return
