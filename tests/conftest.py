@@ -236,6 +236,40 @@ async def first_event(trigger: Any) -> dict[str, Any]:
     raise AssertionError("the trigger ended without an event")
 
 
+class StandInTI:
+    """A task instance for tests that call an operator's or notifier's methods directly, outside a
+    DAG run: the fields those methods read and an XCom store (``xcom``) they push to and pull from.
+    Anything else raises AttributeError, so a test notices what its code path needs."""
+
+    def __init__(
+        self,
+        *,
+        dag_id: str = "pipeline",
+        task_id: str = "t",
+        run_id: str = "manual__1",
+        try_number: int = 1,
+        map_index: int = -1,
+        state: str | None = None,
+        start_date: Any = None,
+        xcom: dict[str, Any] | None = None,
+    ) -> None:
+        self.dag_id, self.task_id, self.run_id = dag_id, task_id, run_id
+        self.try_number, self.map_index, self.state, self.start_date = (
+            try_number,
+            map_index,
+            state,
+            start_date,
+        )
+        self.xcom: dict[str, Any] = dict(xcom or {})
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+    def xcom_pull(self, *, task_ids: str, key: str, map_indexes: int) -> Any:
+        assert (task_ids, map_indexes) == (self.task_id, self.map_index), "pulled another task's XCom"
+        return self.xcom.get(key)
+
+
 class RecordingLog:
     """Stands in for an operator's ``log`` where no task runs (every release logs differently there)."""
 

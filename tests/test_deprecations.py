@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from airflow.exceptions import AirflowProviderDeprecationWarning
+from conftest import StandInTI
 
 from airflow_provider_soda.endpoints import MAX_LIST_ITEMS
 from airflow_provider_soda.testing import DEMO_INCIDENT_ID, SodaCloudEmulator
@@ -27,8 +26,7 @@ def test_a_task_deferred_by_0_1_0_resumes_through_execute_after_wait(
 ) -> None:
     from airflow_provider_soda.operators.incidents import UpdateIncidentOperator
 
-    pushed: dict[str, Any] = {}
-    ti = type("TI", (), {"xcom_push": lambda self, key, value: pushed.__setitem__(key, value)})()
+    ti = StandInTI()
     operator = UpdateIncidentOperator(
         task_id="t", incident_id=DEMO_INCIDENT_ID, status="fixing", deferrable=True
     )

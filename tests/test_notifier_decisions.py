@@ -13,13 +13,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from conftest import StandInTI
 
 from airflow_provider_soda.notifications.incidents import SodaCloudIncidentNotifier
 from airflow_provider_soda.testing import DEMO_INCIDENT_ID, SodaCloudEmulator
 
 
 def task_context(state: str, **extra: Any) -> dict[str, Any]:
-    ti = SimpleNamespace(task_id="load", try_number=2, state=state)
+    ti = StandInTI(task_id="load", try_number=2, state=state)
     dag_run = SimpleNamespace(dag_id="pipeline", run_id="manual__1", state="running")
     return {"ti": ti, "dag_run": dag_run, "run_id": "manual__1", **extra}
 
@@ -141,7 +142,7 @@ class State(Enum):
         # A task instance without a state: the DAG run's decides.
         (
             {
-                "ti": SimpleNamespace(task_id="t", try_number=1),
+                "ti": StandInTI(),
                 "dag_run": SimpleNamespace(dag_id="p", run_id="r", state="failed"),
             },
             "investigating",

@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 import pytest
-from conftest import first_event
+from conftest import StandInTI, first_event
 
 from airflow_provider_soda.endpoints import UPDATE_INCIDENT, RateLimit
 from airflow_provider_soda.exceptions import SodaCloudQueueTimeoutError
@@ -63,7 +63,7 @@ def test_a_notifier_that_cannot_deliver_in_its_budget_says_so(
     hook = SodaCloudHook()
     for _ in range(4):
         hook.reserve_slot()
-    ti = type("TI", (), {"task_id": "load", "try_number": 1, "state": "failed"})()
+    ti = StandInTI(task_id="load", state="failed")
     context: Any = {"ti": ti, "exception": RuntimeError("boom"), "run_id": "r1", "dag": None}
     with caplog.at_level(logging.ERROR):
         SodaCloudIncidentNotifier(incident_id=DEMO_INCIDENT_ID).notify(context)  # never raises
@@ -96,7 +96,7 @@ def test_deferrable_operator_books_its_slot_and_resumes_in_it(
     operator = UpdateIncidentOperator(
         task_id="t", incident_id=DEMO_INCIDENT_ID, status="resolved", deferrable=True, defer_after_seconds=0.5
     )
-    context: Any = {"ti": type("TI", (), {"xcom_push": lambda *a, **k: None})()}
+    context: Any = {"ti": StandInTI()}
     with pytest.raises(TaskDeferred) as excinfo:
         operator.execute(context)
     trigger = excinfo.value.trigger

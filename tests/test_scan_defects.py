@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import task_instances, task_logs, xcom_value
+from conftest import StandInTI, task_instances, task_logs, xcom_value
 
 from airflow_provider_soda.exceptions import SodaCloudPollError, SodaCloudResponseError
 from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
@@ -187,20 +187,6 @@ def test_every_state_of_the_contract_is_reachable(
 # -- 8. Airflow's own deferral timeout cancels the scan -------------------------------------------
 
 
-class _ResumedTI:
-    """What a resumed task's ``ti`` offers the operator here: the XCom its first run pushed."""
-
-    task_id = "scan"
-    map_index = -1
-
-    def __init__(self, scan_id: str) -> None:
-        self.pushed = {SCAN_ID_XCOM_KEY: scan_id}
-
-    def xcom_pull(self, *, task_ids: str, key: str, map_indexes: int) -> Any:
-        assert (task_ids, map_indexes) == (self.task_id, self.map_index)
-        return self.pushed.get(key)
-
-
 @pytest.mark.parametrize("error", ["Trigger timeout", "Trigger failure"])
 def test_airflow_s_deferral_timeout_cancels_the_scan(
     hook: SodaCloudHook, soda_cloud_emulator: SodaCloudEmulator, error: str
@@ -208,7 +194,7 @@ def test_airflow_s_deferral_timeout_cancels_the_scan(
     soda_cloud_emulator.scans.next_outcome("orders_daily", "completed", duration=60)
     scan_id = hook.trigger_scan("orders_daily")
     operator = SodaCloudScanOperator(task_id="scan", scan_definition="orders_daily", deferrable=True)
-    context: Any = {"ti": _ResumedTI(scan_id)}
+    context: Any = {"ti": StandInTI(task_id="scan", xcom={SCAN_ID_XCOM_KEY: scan_id})}
     with pytest.raises(Exception, match=error):  # Airflow's TaskDeferralTimeout / TaskDeferralError
         operator.resume_execution("__fail__", {"error": error}, context)
     (cancel,) = soda_cloud_emulator.requests_to("cancel_scan")
@@ -462,16 +448,11 @@ def test_an_unreadable_dataset_keeps_its_incidents_open_instead_of_failing(
     assert soda_cloud_emulator.requests_to("update_incident") == []
 
 
-class _StartedTI:
-    def __init__(self, start_date: datetime) -> None:
-        self.start_date = start_date
-
-
 def test_the_wait_ends_before_execution_timeout_so_that_it_can_cancel() -> None:
     operator = SodaCloudScanOperator(
         task_id="scan", scan_definition="x", timeout=3600, execution_timeout=timedelta(seconds=130)
     )
-    context: Any = {"ti": _StartedTI(datetime.now(UTC))}
+    context: Any = {"ti": StandInTI(start_date=datetime.now(UTC))}
     assert operator._deadline(context) - time.time() == pytest.approx(70, abs=2)  # 130 s less the 60 s margin
     without = SodaCloudScanOperator(task_id="scan", scan_definition="x", timeout=100)
     assert without._deadline(context) - time.time() == pytest.approx(100, abs=2)

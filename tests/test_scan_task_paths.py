@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException
-from conftest import RecordingLog
+from conftest import RecordingLog, StandInTI
 
 from airflow_provider_soda.exceptions import SodaCloudScanFailedError
 from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
@@ -24,23 +24,13 @@ from airflow_provider_soda.testing import Fault, SodaCloudEmulator
 PAYMENTS_INCIDENT = "inc-payments-negative"
 
 
-class TI:
-    dag_id, task_id, run_id, try_number, map_index = "pipeline", "scan", "manual__1", 1, -1
-
-    def __init__(self) -> None:
-        self.xcom: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcom[key] = value
-
-
-def run_scan(definition: str, **kwargs: Any) -> tuple[SodaCloudScanOperator, Any, TI]:
+def run_scan(definition: str, **kwargs: Any) -> tuple[SodaCloudScanOperator, Any, StandInTI]:
     """Start the scan and wait for its end as the operator does; return operator, scan and task instance."""
     operator = SodaCloudScanOperator(task_id="scan", scan_definition=definition, poll_interval=0.2, **kwargs)
     operator.scan_id = SodaCloudHook().trigger_scan(definition)
     scan = operator._wait(None, time.time() + 30)
     assert scan.is_final
-    return operator, scan, TI()
+    return operator, scan, StandInTI(task_id="scan")
 
 
 def test_a_failed_wait_that_is_not_retryable_fails_the_task_with_its_message() -> None:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import RecordingLog, first_event, task_instances, task_logs, xcom_value
+from conftest import RecordingLog, StandInTI, first_event, task_instances, task_logs, xcom_value
 
 from airflow_provider_soda.exceptions import SodaCloudValidationError
 from airflow_provider_soda.selection import IncidentSelection
@@ -418,17 +418,11 @@ def test_max_incidents_counts_only_what_would_change_and_dry_runs_report(
 
     from airflow_provider_soda.operators.incidents import UpdateIncidentsOperator
 
-    class TI:
-        try_number, task_id, map_index = 1, "t", -1
-
-        def xcom_push(self, **kwargs: Any) -> None:
-            pass
-
     # ds-orders: 3 incidents, 1 already resolved -> 2 need a change
     ok = UpdateIncidentsOperator(
         task_id="t", selection={"dataset_id": "ds-orders"}, status="resolved", max_incidents=2
     )
-    results = ok._run({"ti": TI()}, {})  # type: ignore[arg-type]
+    results = ok._run({"ti": StandInTI()}, {})  # type: ignore[arg-type]
     assert sum(1 for r in results if not r["skipped"]) == 2
 
     for incident_id in soda_cloud_emulator.incident_ids():
@@ -437,13 +431,13 @@ def test_max_incidents_counts_only_what_would_change_and_dry_runs_report(
         task_id="t", selection={"status": "open"}, status="resolved", max_incidents=2
     )
     with pytest.raises(AirflowFailException, match=r"would change 12 Soda Cloud incidents \(12 match\)"):
-        too_many._run({"ti": TI()}, {})  # type: ignore[arg-type]
+        too_many._run({"ti": StandInTI()}, {})  # type: ignore[arg-type]
 
     dry = UpdateIncidentsOperator(
         task_id="t", selection={"status": "open"}, status="resolved", max_incidents=2, dry_run=True
     )
     log = operator_log(UpdateIncidentsOperator)
-    report = dry._run({"ti": TI()}, {})  # type: ignore[arg-type]
+    report = dry._run({"ti": StandInTI()}, {})  # type: ignore[arg-type]
     assert sum(1 for r in report if r["changes"]) == 12
     assert (
         "WARNING Dry run: The selection (status in (reported, investigating, fixing)) would change 12"
@@ -481,14 +475,9 @@ def test_the_sensor_says_when_it_cut_the_incidents_it_returns(
         task_id="s", selection={"dataset_id": "ds-bulk"}, verify_dataset_ids=False
     )
     incidents = [{"id": f"m-{n}", "description": "long", "status": "resolved"} for n in range(150)]
-    pushed: dict[str, Any] = {}
-
-    class TI:
-        def xcom_push(self, key: str, value: Any) -> None:
-            pushed[key] = value
-
+    ti = StandInTI()
     returned = sensor.execute_complete(
-        {"ti": TI()},  # type: ignore[arg-type]
+        {"ti": ti},  # type: ignore[arg-type]
         # All 150, as an event of an older trigger could carry them: the sensor cuts them itself.
         {"status": "success", "incidents": incidents, "matched": 150},
     )
