@@ -1,7 +1,7 @@
 """``make dist``'s checks of the built wheel and sdist, beyond ``twine check``: what an index serves.
 
-- The wheel holds the package with its data files (``py.typed``, the API contract, the Lua
-  script, the facet schema) and nothing of the repository's own (tests, benchmarks, the storm
+- The wheel holds every file of the package's source tree, data files included (``py.typed``,
+  the API contract, the Lua script, the facet schema), and nothing of the repository's own (tests, benchmarks, the storm
   harness); its entry points are Airflow's provider and plugin hooks.
 - The metadata publishes only the extras users install (``redis``, ``openlineage``): the
   repository's tools are PEP 735 dependency groups, which are never published.
@@ -29,13 +29,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "airflow_provider_soda"
-WHEEL_MUST_HOLD = (
-    f"{PACKAGE}/py.typed",
-    f"{PACKAGE}/testing/soda_cloud_openapi.json",
-    f"{PACKAGE}/pacing/schedule.lua",
-    f"{PACKAGE}/lineage/SodaCloudScanRunFacet.json",
-    f"{PACKAGE}/plugins/webhooks.py",
-)
+
+
+def package_files() -> list[str]:
+    """Every file of the package in the source tree, data files included: all of them must ship, so a
+    new data file that pyproject's package-data globs miss fails here, not in a user's install."""
+    root = ROOT / PACKAGE
+    return sorted(
+        f"{PACKAGE}/{path.relative_to(root).as_posix()}"
+        for path in root.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    )
+
+
 SDIST_MUST_HOLD = ("README.md", "CHANGELOG.md", "LICENSE", "pyproject.toml", f"{PACKAGE}/__init__.py")
 NEVER_SHIPPED = re.compile(r"(^|/)(tests|bench|e2e|scripts|locks|docs)/|(^|/)storm\.py$")
 PUBLIC_EXTRAS = {"redis", "openlineage"}
@@ -55,7 +61,7 @@ def check_wheel(path: Path, version: str, *, release: bool) -> list[str]:
         meta = metadata_of(wheel)
         (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
         entries = wheel.read(entry_points).decode()
-    problems += [f"wheel lacks {name}" for name in WHEEL_MUST_HOLD if name not in names]
+    problems += [f"wheel lacks {name}" for name in package_files() if name not in names]
     problems += [
         f"wheel ships {name}, which is the repository's own" for name in names if NEVER_SHIPPED.search(name)
     ]

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "CHANGELOG.md", "MANIFEST.in", "airflow_provider_soda")
 
 
-def build(tmp_path: Path, *, readme: str | None = None) -> Path:
+def build(tmp_path: Path, *, readme: str | None = None, pyproject: str | None = None) -> Path:
     """Build wheel and sdist from a copy of the sources (the clone's own build/ stays untouched)."""
     pytest.importorskip("build", reason="make test installs the release group (build, twine)")
     source = tmp_path / "source"
@@ -28,6 +28,8 @@ def build(tmp_path: Path, *, readme: str | None = None) -> Path:
             shutil.copy(ROOT / name, source / name)
     if readme is not None:
         (source / "README.md").write_text(readme)
+    if pyproject is not None:
+        (source / "pyproject.toml").write_text(pyproject)
     dist = tmp_path / "dist"
     subprocess.run(
         [sys.executable, "-m", "build", "--no-isolation", "--quiet", "--outdir", str(dist), str(source)],
@@ -68,3 +70,13 @@ def test_a_readme_that_would_not_render_on_an_index_fails(tmp_path: Path) -> Non
 
     assert result.returncode == 1
     assert "the README links to 'docs/connection.md', which an index cannot resolve" in result.stderr
+
+
+def test_a_data_file_the_package_data_globs_miss_fails(tmp_path: Path) -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert '"pacing/*.lua", ' in pyproject
+
+    result = check(build(tmp_path, pyproject=pyproject.replace('"pacing/*.lua", ', "")))
+
+    assert result.returncode == 1
+    assert "wheel lacks airflow_provider_soda/pacing/schedule.lua" in result.stderr
