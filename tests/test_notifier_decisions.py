@@ -79,6 +79,29 @@ def test_an_explicit_status_wins_over_the_outcome(
     assert "resolutionNotes" not in change  # notes only go with a resolution
 
 
+def test_a_failure_leaves_the_description_alone_unless_asked(soda_cloud_emulator: SodaCloudEmulator) -> None:
+    SodaCloudIncidentNotifier(incident_id=DEMO_INCIDENT_ID).notify(task_context("failed"))
+
+    assert sent(soda_cloud_emulator) == {"status": "investigating"}
+
+
+@pytest.mark.parametrize("describe_failure", [True, False])
+def test_an_explicit_description_wins_over_the_failure_text(
+    soda_cloud_emulator: SodaCloudEmulator, describe_failure: bool
+) -> None:
+    notifier = SodaCloudIncidentNotifier(
+        incident_id=DEMO_INCIDENT_ID,
+        description="Load failed: see the runbook.",
+        describe_failure=describe_failure,
+    )
+    notifier.notify(task_context("failed", exception=RuntimeError("boom")))
+
+    assert sent(soda_cloud_emulator) == {
+        "status": "investigating",
+        "description": "Load failed: see the runbook.",
+    }
+
+
 def test_a_dag_level_success_resolves_with_notes_naming_the_run(
     soda_cloud_emulator: SodaCloudEmulator,
 ) -> None:
