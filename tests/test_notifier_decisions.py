@@ -139,6 +139,22 @@ def test_a_long_error_is_cut_to_its_first_line_and_300_characters(
     assert "second line" not in description
 
 
+@pytest.mark.parametrize(("length", "cut"), [(300, False), (301, True)])
+def test_an_error_is_cut_only_beyond_300_characters(
+    soda_cloud_emulator: SodaCloudEmulator, length: int, cut: bool
+) -> None:
+    text = "RuntimeError: " + "x" * (length - len("RuntimeError: "))
+    notifier = SodaCloudIncidentNotifier(
+        incident_id=DEMO_INCIDENT_ID, describe_failure=True, include_error=True
+    )
+    notifier.notify(task_context("failed", exception=RuntimeError(text.removeprefix("RuntimeError: "))))
+
+    error = sent(soda_cloud_emulator)["description"].removeprefix(
+        "Airflow: task load failed in DAG pipeline, run manual__1, try 2: "
+    )
+    assert error == (text[:297] + "..." if cut else text) + "."
+
+
 class State(Enum):
     """A state as an enum whose str() is not its value (Airflow's own enums print their value)."""
 

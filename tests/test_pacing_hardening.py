@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import random
+import time
 import uuid
 from datetime import UTC, datetime
 from importlib import resources
@@ -53,6 +54,17 @@ NOW = datetime(2026, 12, 6, 15, 0, 0, tzinfo=UTC)
 )
 def test_an_http_date_retry_after_is_the_time_left_until_it(value: str, seconds: float) -> None:
     assert parse_retry_after(value, now=NOW) == seconds
+
+
+def test_a_date_without_a_zone_is_utc_whatever_the_machine_s_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The case above proves the naive-date branch only where the local zone is not UTC: set one."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert parse_retry_after("Sun, 06 Dec 2026 15:00:12 -0000", now=NOW) == 12.0
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 @pytest.mark.parametrize(

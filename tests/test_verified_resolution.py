@@ -64,10 +64,12 @@ def test_a_scan_check_that_did_not_pass_keeps_its_incident_open(ran: str | None,
     assert decide([check("c1", "pass", "inc-a")], {"c1": ran}) == ([], [("c1", "inc-a", why)])
 
 
-def test_a_check_that_failed_since_the_scan_keeps_its_incident_open() -> None:
-    assert decide([check("c1", "fail", "inc-a")], {"c1": "pass"}) == (
+# Only "pass" resolves: a warning, an excluded check (v4) or a result Soda adds later does not.
+@pytest.mark.parametrize("latest", ["fail", "warn", "excluded", "notEvaluated", "someFutureResult"])
+def test_a_check_that_did_not_pass_since_the_scan_keeps_its_incident_open(latest: str) -> None:
+    assert decide([check("c1", latest, "inc-a")], {"c1": "pass"}) == (
         [],
-        [("c1", "inc-a", "passed in this scan but its latest result in Soda Cloud is fail")],
+        [("c1", "inc-a", f"passed in this scan but its latest result in Soda Cloud is {latest}")],
     )
 
 
@@ -75,6 +77,9 @@ def test_a_check_that_failed_since_the_scan_keeps_its_incident_open() -> None:
     ("latest", "why"),
     [
         ("fail", "(not part of this scan) has the latest result fail in Soda Cloud"),
+        ("warn", "(not part of this scan) has the latest result warn in Soda Cloud"),
+        ("excluded", "(not part of this scan) has the latest result excluded in Soda Cloud"),
+        ("someFutureResult", "(not part of this scan) has the latest result someFutureResult in Soda Cloud"),
         (None, "(not part of this scan) has the latest result none in Soda Cloud"),
     ],
 )
