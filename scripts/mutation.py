@@ -5,7 +5,9 @@ a return value) and runs the tests that executed that function; a mutant the tes
 "survives". A decision whose small bug no test notices is a test missing. Each surviving mutant
 must be listed, with the reason it may live, in ``tests/mutation-allowlist.txt`` (an equivalent
 mutant, or a change that only alters a log line): any other survivor fails the run, and so does
-an allowlisted mutant that no longer survives (the list must stay true).
+an allowlisted mutant that no longer survives, no longer exists, or whose change no longer matches
+its fingerprint (mutmut numbers mutants by position: an edit can give a listed name to another
+mutant). The list must stay true.
 
 The modules and the tests that judge them are in pyproject.toml's ``[tool.mutmut]``; the tests run
 in one process, twice before any mutant (mutmut maps tests to functions, then checks they pass).
@@ -15,6 +17,7 @@ Usage: python scripts/mutation.py   (from the repository root; writes mutants/, 
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 import sys
@@ -59,16 +62,30 @@ DECISIONS = {
 RESULT = re.compile(r"^\s*(\S+): (.+)$")
 
 
-def allowlist() -> dict[str, str]:
-    """Mutant name -> why it may survive, from ``name  # reason`` lines."""
+def allowlist() -> dict[str, tuple[str, str]]:
+    """Mutant name -> (fingerprint of its change, why it may survive), from ``name @ fingerprint  # reason``."""
     allowed = {}
     for line in ALLOWLIST.read_text().splitlines():
         if line.strip() and not line.startswith("#"):
-            name, _, reason = line.partition("#")
-            if not reason.strip():
-                raise SystemExit(f"{ALLOWLIST.name}: {name.strip()} has no reason")
-            allowed[name.strip()] = reason.strip()
+            entry, _, reason = line.partition("#")
+            name, _, fingerprint = entry.partition("@")
+            if not reason.strip() or not fingerprint.strip():
+                raise SystemExit(f"{ALLOWLIST.name}: {name.strip()} needs '@ <fingerprint>  # <reason>'")
+            allowed[name.strip()] = (fingerprint.strip(), reason.strip())
     return allowed
+
+
+def change_of(name: str) -> tuple[str, str]:
+    """(fingerprint, mutated lines) of a mutant. mutmut numbers mutants by position, so an edit to a
+    function can give an allowlisted name to another mutant: the fingerprint of its diff tells."""
+    shown = subprocess.run([MUTMUT, "show", name], cwd=ROOT, capture_output=True, text=True, check=True)
+    lines = [
+        line[1:].strip()
+        for line in shown.stdout.splitlines()
+        if line.startswith("+") and not line.startswith("+++")
+    ]
+    text = " / ".join(lines)
+    return hashlib.sha1(text.encode()).hexdigest()[:10], text
 
 
 def decision_of(name: str) -> str:
@@ -106,16 +123,27 @@ def main() -> int:
     living = {name for name, status in results.items() if status != "killed"}
     unexplained = sorted(living - set(allowed))
     stale = sorted(name for name in allowed if name in results and name not in living)
+    gone = sorted(name for name in allowed if name not in results)
+    changed = []
     for name in sorted(living & set(allowed)):
-        print(f"  allowed to survive: {name} ({allowed[name]})")
+        fingerprint, text = change_of(name)
+        if fingerprint != allowed[name][0]:
+            changed.append(name)
+            print(
+                f"  CHANGED: {name} is now another mutant ({text}, fingerprint {fingerprint}): judge it anew"
+            )
+        else:
+            print(f"  allowed to survive: {name}: {text} ({allowed[name][1]})")
     for name in unexplained:
         print(f"  SURVIVED: {name} ({results[name]}); see it with: mutmut show {name}")
     for name in stale:
         print(f"  caught now, remove from {ALLOWLIST.name}: {name}")
+    for name in gone:
+        print(f"  no such mutant any more, remove from {ALLOWLIST.name}: {name}")
     if not results:
         print("mutation: no mutant was run")
         return 1
-    return 1 if unexplained or stale else 0
+    return 1 if unexplained or stale or gone or changed else 0
 
 
 if __name__ == "__main__":
