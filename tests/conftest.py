@@ -236,6 +236,16 @@ async def first_event(trigger: Any) -> dict[str, Any]:
     raise AssertionError("the trigger ended without an event")
 
 
+def wait_for_scan_state(emulator: Any, scan_id: str, *states: str, timeout: float = 10.0) -> str:
+    """Wait until the emulator's scan is in one of ``states`` (a scan moves on its own clock)."""
+    deadline = time.monotonic() + timeout
+    while (state := emulator.scans.scan(scan_id)["state"]) not in states:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"scan {scan_id} is {state} after {timeout} s, not one of {states}")
+        time.sleep(0.02)
+    return str(state)
+
+
 class StandInTI:
     """A task instance for tests that call an operator's or notifier's methods directly, outside a
     DAG run: the fields those methods read and an XCom store (``xcom``) they push to and pull from.

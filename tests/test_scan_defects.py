@@ -12,11 +12,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import StandInTI, task_instances, task_logs, xcom_value
+from conftest import StandInTI, task_instances, task_logs, wait_for_scan_state, xcom_value
 
 from airflow_provider_soda.exceptions import SodaCloudPollError, SodaCloudResponseError
 from airflow_provider_soda.hooks.soda_cloud import SodaCloudHook
 from airflow_provider_soda.models import Scan
+from airflow_provider_soda.models.scans import FINAL_STATES
 from airflow_provider_soda.operators.scans import SCAN_ID_XCOM_KEY, SodaCloudScanOperator
 from airflow_provider_soda.scanning import MIN_POLL_DELAY, poll_delay, scan_failure
 from airflow_provider_soda.sensors.scans import SodaCloudScanSensor
@@ -267,7 +268,7 @@ def test_cancelling_a_scan_already_being_cancelled_returns_quietly(
 ) -> None:
     soda_cloud_emulator.scans.next_outcome("orders_daily", "completed", duration=30)
     scan_id = hook.trigger_scan("orders_daily")
-    time.sleep(0.6)  # executing
+    wait_for_scan_state(soda_cloud_emulator, scan_id, "executing")
     assert hook.cancel_scan(scan_id) is True
     assert soda_cloud_emulator.scans.scan(scan_id)["state"] == "cancelationRequested"
     assert hook.cancel_scan(scan_id) is False  # the answer was lost and the cancel sent again: no error
@@ -311,7 +312,7 @@ def test_the_log_tail_reads_only_its_pages_and_keeps_what_was_read(
         ScanDefinition("chatty", ["chk-orders-freshness"], duration=0.2, queuing=0.1, log_lines=3500)
     )
     scan_id = hook.trigger_scan("chatty")
-    time.sleep(0.4)
+    wait_for_scan_state(soda_cloud_emulator, scan_id, *(state.value for state in FINAL_STATES))
     scan = hook.get_scan(scan_id)
     soda_cloud_emulator.reset_log()
     total, lines = hook.scan_log_tail(scan_id, 10)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pendulum
 import pytest
+from conftest import wait_for_scan_state
 from test_contract import validator
 
 from airflow_provider_soda.exceptions import (
@@ -165,9 +166,7 @@ def test_cancel_of_a_queued_an_executing_and_an_ended_scan(
     assert hook.cancel_scan(queued) is True
     assert hook.get_scan(queued).state == ScanState.CANCELED
     executing = hook.trigger_scan("orders_daily")
-    deadline = time.monotonic() + 10  # the definition spends 0.5 s in the queue first
-    while soda_cloud_emulator.scans.scan(executing)["state"] != "executing" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for_scan_state(soda_cloud_emulator, executing, "executing")  # 0.5 s in the queue first
     assert hook.cancel_scan(executing) is True
     assert hook.get_scan(executing).state == ScanState.CANCELATION_REQUESTED
     assert wait_final(hook, executing) == ScanState.CANCELED
