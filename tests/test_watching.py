@@ -140,14 +140,22 @@ def test_an_unreadable_stored_selection_does_not_take_the_triggerer_down(
                 found.append(event)
 
         task = asyncio.create_task(collect())
-        await asyncio.sleep(1.0)
+        deadline = time.monotonic() + 30
+        while "stored selection is not valid" not in "".join(logged) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+            out, err = capsys.readouterr()
+            logged.append(out + err)
+        for _ in range(20):  # the report is out: a trigger that ends would have ended by now
+            await asyncio.sleep(0.01)
         assert not task.done(), "the trigger ended: the triggerer would recreate it and log again"
         task.cancel()
         return found
 
+    logged: list[str] = []
     assert asyncio.run(events()) == []
-    logged = capsys.readouterr()
-    assert (logged.out + logged.err).count("stored selection is not valid") == 1
+    out, err = capsys.readouterr()
+    logged.append(out + err)
+    assert "".join(logged).count("stored selection is not valid") == 1
     assert soda_cloud_emulator.requests == []
 
 
