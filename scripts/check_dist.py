@@ -1,8 +1,8 @@
 """``make dist``'s checks of the built wheel and sdist, beyond ``twine check``: what an index serves.
 
 - The wheel holds every file of the package's source tree, data files included (``py.typed``,
-  the API contract, the Lua script, the facet schema), and nothing of the repository's own (tests, benchmarks, the storm
-  harness); its entry points are Airflow's provider and plugin hooks.
+  the API contract, the Lua script, the facet schema), and nothing of the repository's own
+  (tests, benchmarks, the storm harness); its entry points are Airflow's provider and plugin hooks.
 - The metadata publishes only the extras users install (``redis``, ``openlineage``): the
   repository's tools are PEP 735 dependency groups, which are never published.
 - The long description (the README) renders anywhere: no link into the repository's files, which
@@ -29,6 +29,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "airflow_provider_soda"
+SDIST_MUST_HOLD = ("README.md", "CHANGELOG.md", "LICENSE", "pyproject.toml", f"{PACKAGE}/__init__.py")
+NEVER_SHIPPED = re.compile(r"(^|/)(tests|bench|e2e|scripts|locks|docs)/|(^|/)storm\.py$")
+PUBLIC_EXTRAS = {"redis", "openlineage"}
+#: A Markdown link or image whose target is not absolute: it resolves on a code host only.
+RELATIVE_LINK = re.compile(r"\]\((?!https?://|mailto:|#)([^)]+)\)")
 
 
 def package_files() -> list[str]:
@@ -40,13 +45,6 @@ def package_files() -> list[str]:
         for path in root.rglob("*")
         if path.is_file() and "__pycache__" not in path.parts
     )
-
-
-SDIST_MUST_HOLD = ("README.md", "CHANGELOG.md", "LICENSE", "pyproject.toml", f"{PACKAGE}/__init__.py")
-NEVER_SHIPPED = re.compile(r"(^|/)(tests|bench|e2e|scripts|locks|docs)/|(^|/)storm\.py$")
-PUBLIC_EXTRAS = {"redis", "openlineage"}
-#: A Markdown link or image whose target is not absolute: it resolves on a code host only.
-RELATIVE_LINK = re.compile(r"\]\((?!https?://|mailto:|#)([^)]+)\)")
 
 
 def metadata_of(wheel: zipfile.ZipFile) -> Message:

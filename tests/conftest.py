@@ -7,6 +7,7 @@ import, before any test module imports Airflow.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import os
 import shutil
 import socket
@@ -246,31 +247,20 @@ def wait_for_scan_state(emulator: Any, scan_id: str, *states: str, timeout: floa
     return str(state)
 
 
+@dataclasses.dataclass(kw_only=True)
 class StandInTI:
     """A task instance for tests that call an operator's or notifier's methods directly, outside a
     DAG run: the fields those methods read and an XCom store (``xcom``) they push to and pull from.
     Anything else raises AttributeError, so a test notices what its code path needs."""
 
-    def __init__(
-        self,
-        *,
-        dag_id: str = "pipeline",
-        task_id: str = "t",
-        run_id: str = "manual__1",
-        try_number: int = 1,
-        map_index: int = -1,
-        state: str | None = None,
-        start_date: Any = None,
-        xcom: dict[str, Any] | None = None,
-    ) -> None:
-        self.dag_id, self.task_id, self.run_id = dag_id, task_id, run_id
-        self.try_number, self.map_index, self.state, self.start_date = (
-            try_number,
-            map_index,
-            state,
-            start_date,
-        )
-        self.xcom: dict[str, Any] = dict(xcom or {})
+    dag_id: str = "pipeline"
+    task_id: str = "t"
+    run_id: str = "manual__1"
+    try_number: int = 1
+    map_index: int = -1
+    state: Any = None
+    start_date: Any = None
+    xcom: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcom[key] = value

@@ -145,8 +145,7 @@ def test_an_unreadable_stored_selection_does_not_take_the_triggerer_down(
             await asyncio.sleep(0.01)
             out, err = capsys.readouterr()
             logged.append(out + err)
-        for _ in range(20):  # the report is out: a trigger that ends would have ended by now
-            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # the report is out: a trigger that ends would have ended by now
         assert not task.done(), "the trigger ended: the triggerer would recreate it and log again"
         task.cancel()
         return found
